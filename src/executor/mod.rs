@@ -1,0 +1,1 @@
+//! Runs plays across hosts: Ansible's linear strategy, handlers, loops, check mode.

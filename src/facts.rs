@@ -1,0 +1,1 @@
+//! The built-in fact set, gathered with one remote script.

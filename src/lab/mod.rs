@@ -1,0 +1,1 @@
+//! Throwaway Debian hosts in systemd-nspawn containers, for tests and rehearsals.

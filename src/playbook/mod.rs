@@ -1,0 +1,1 @@
+//! Playbooks, plays, tasks, blocks and roles, checked before any host is contacted.

@@ -1,0 +1,1 @@
+//! Per-task output, diffs and the recap, as text or JSON lines.

@@ -1,0 +1,1 @@
+//! Variable precedence: which source wins when the same name is set in several.
