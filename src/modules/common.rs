@@ -82,6 +82,38 @@ fn base64_lines(encoded: &str) -> String {
     out
 }
 
+/// Parses `key=value` lines, as probe scripts print them. Later keys win; other lines are ignored.
+pub fn parse_key_values(output: &str) -> std::collections::BTreeMap<String, String> {
+    output
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim().to_string(), value.to_string()))
+        .collect()
+}
+
+/// Splits probe output into sections that start with a line `==> NAME <==` (as `tail`
+/// prints them), so one probe script can report several things.
+pub fn split_sections(output: &str) -> Vec<(String, String)> {
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in output.split_inclusive('\n') {
+        let trimmed = line.trim_end_matches('\n');
+        if let Some(name) = trimmed
+            .strip_prefix("==> ")
+            .and_then(|rest| rest.strip_suffix(" <=="))
+        {
+            sections.push((name.to_string(), String::new()));
+        } else if let Some((_, body)) = sections.last_mut() {
+            body.push_str(line);
+        }
+    }
+    sections
+}
+
+/// Returns a shell line that prints the `==> NAME <==` header of a section.
+pub fn section_header(name: &str) -> String {
+    format!("printf '%s\\n' {}\n", quote(&format!("==> {name} <==")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +142,36 @@ mod tests {
                 "word {word:?}"
             );
         }
+    }
+
+    #[test]
+    fn sections_round_trip_through_sh() {
+        let script = format!(
+            "{}echo one\n{}printf 'two\\nthree\\n'\n",
+            section_header("a"),
+            section_header("b c")
+        );
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let sections = split_sections(&String::from_utf8(output.stdout).unwrap());
+        assert_eq!(
+            sections,
+            vec![
+                ("a".to_string(), "one\n".to_string()),
+                ("b c".to_string(), "two\nthree\n".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn key_values_keep_equals_in_value() {
+        let map = parse_key_values("a=1\nb=x=y\nnoise\n");
+        assert_eq!(map.get("a").map(String::as_str), Some("1"));
+        assert_eq!(map.get("b").map(String::as_str), Some("x=y"));
+        assert_eq!(map.len(), 2);
     }
 
     #[test]
