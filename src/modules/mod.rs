@@ -206,7 +206,7 @@ pub struct Change {
 }
 
 /// Before and after text of a file, a line set, a cron entry, ...
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diff {
     /// What changed, usually a path (`/etc/nginx/nginx.conf`) or `crontab root`.
     pub header: String,

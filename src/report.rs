@@ -1,1 +1,0 @@
-//! Per-task output, diffs and the recap, as text or JSON lines.
