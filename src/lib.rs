@@ -7,6 +7,7 @@
 //! `transport`, and `report` prints the results. See ARCHITECTURE.md.
 
 pub mod cli;
+pub mod commands;
 pub mod diagnostic;
 pub mod executor;
 pub mod facts;

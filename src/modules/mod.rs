@@ -16,8 +16,12 @@ use serde_json::{Map, Value};
 
 pub mod args;
 pub mod common;
+pub mod controller;
 
 pub type Args = Map<String, Value>;
+
+/// Turns rendered arguments into an action for one host.
+pub type BuildFn = fn(&Args, &BuildContext) -> Result<Box<dyn Action>, ModuleError>;
 
 /// The declared shape of a module.
 pub struct ModuleSpec {
@@ -25,12 +29,13 @@ pub struct ModuleSpec {
     pub name: &'static str,
     /// Other accepted names: fully qualified (`ansible.builtin.apt`) and legacy ones.
     pub aliases: &'static [&'static str],
+    /// Declared arguments. A param named `*` accepts any argument name, for `set_fact`.
     pub params: &'static [Param],
     /// Whether the module takes a free-form string (`command: ls -l`, `shell: ...`),
     /// which is stored as the `_raw_params` argument.
     pub free_form: bool,
     pub kind: ModuleKind,
-    pub build: fn(&Args, &BuildContext) -> Result<Box<dyn Action>, ModuleError>,
+    pub build: BuildFn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,8 +234,15 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    &[]
+    REGISTRY
 }
+
+static REGISTRY: &[&ModuleSpec] = &[
+    &controller::DEBUG,
+    &controller::SET_FACT,
+    &controller::ASSERT,
+    &controller::FAIL,
+];
 
 /// Looks up a module by its short, fully qualified or legacy name.
 pub fn find(name: &str) -> Option<&'static ModuleSpec> {

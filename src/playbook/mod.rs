@@ -35,6 +35,8 @@ pub struct Play {
     pub handlers: Vec<Task>,
     pub r#become: Option<bool>,
     pub become_user: Option<String>,
+    /// `remote_user`: the SSH user unless the inventory sets `ansible_user`.
+    pub remote_user: Option<String>,
     pub gather_facts: bool,
     /// Batch sizes for rolling updates: numbers or percentages, the last one repeating.
     pub serial: Vec<Serial>,

@@ -5,6 +5,9 @@
 
 use serde_json::Value;
 
+/// The value of Ansible's `omit` variable: an argument rendered to it is dropped.
+pub const OMIT_MARKER: &str = "__omit_place_holder__vpsforge";
+
 /// A template or expression error, with the line and column inside the template when known.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]

@@ -1,0 +1,678 @@
+//! One task on one host: conditions, loops, retries, the module's probe, plan and apply.
+
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use super::host::HostState;
+use super::{PlayContext, Runner};
+use crate::modules::{
+    BuildContext, ExecOutput, HostView, ModuleError, ModuleKind, ModuleSpec, Plan,
+};
+use crate::playbook::{Condition, Task, TaskKind};
+use crate::report::{HostResult, Status};
+use crate::template::TemplateError;
+use crate::transport::Become;
+
+const NO_LOG_MESSAGE: &str = "the output has been hidden due to no_log: true";
+
+/// The result of one iteration: what is shown, and what `register` stores.
+pub(super) struct Outcome {
+    pub status: Status,
+    pub message: String,
+    pub diffs: Vec<crate::modules::Diff>,
+    pub result: Map<String, Value>,
+    pub check_mode: bool,
+}
+
+impl Outcome {
+    fn failed(message: impl Into<String>) -> Outcome {
+        let message = message.into();
+        let mut result = Map::new();
+        result.insert("failed".into(), json!(true));
+        result.insert("changed".into(), json!(false));
+        result.insert("msg".into(), json!(message));
+        Outcome {
+            status: Status::Failed,
+            message,
+            diffs: Vec::new(),
+            result,
+            check_mode: false,
+        }
+    }
+
+    fn skipped(message: impl Into<String>) -> Outcome {
+        let message = message.into();
+        let mut result = Map::new();
+        result.insert("skipped".into(), json!(true));
+        result.insert("changed".into(), json!(false));
+        result.insert("skip_reason".into(), json!(message));
+        Outcome {
+            status: Status::Skipped,
+            message,
+            diffs: Vec::new(),
+            result,
+            check_mode: false,
+        }
+    }
+}
+
+/// Returns the status that counts for the recap: failed beats changed beats ok; a task
+/// whose every item was skipped is skipped.
+pub(super) fn overall_status(results: &[HostResult]) -> Option<Status> {
+    if results.is_empty() {
+        return None;
+    }
+    let any = |status: Status| results.iter().any(|r| r.status == status);
+    Some(if any(Status::Unreachable) {
+        Status::Unreachable
+    } else if any(Status::Failed) {
+        Status::Failed
+    } else if any(Status::Changed) {
+        Status::Changed
+    } else if results.iter().all(|r| r.status == Status::Skipped) {
+        Status::Skipped
+    } else {
+        Status::Ok
+    })
+}
+
+impl Runner<'_> {
+    /// Runs one task on one host, loop items included, and records `register` and `notify`.
+    pub(super) async fn run_task(
+        &self,
+        context: &PlayContext<'_>,
+        state: &mut HostState,
+        task: &Task,
+    ) -> Vec<HostResult> {
+        use tracing::Instrument as _;
+
+        let span = tracing::info_span!("task", host = %state.name, task = %task.display_name());
+        self.run_task_in_span(context, state, task)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_task_in_span(
+        &self,
+        context: &PlayContext<'_>,
+        state: &mut HostState,
+        task: &Task,
+    ) -> Vec<HostResult> {
+        let host = state.name.clone();
+        let to_result = |outcome: &Outcome, item: Option<String>| HostResult {
+            host: host.clone(),
+            status: outcome.status,
+            message: if task.no_log && outcome.status != Status::Skipped {
+                NO_LOG_MESSAGE.to_string()
+            } else {
+                outcome.message.clone()
+            },
+            item: if task.no_log {
+                item.map(|_| "(censored due to no_log)".to_string())
+            } else {
+                item
+            },
+            diffs: if task.no_log {
+                Vec::new()
+            } else {
+                outcome.diffs.clone()
+            },
+            ignored: outcome.status == Status::Failed && task.ignore_errors,
+            check_mode: outcome.check_mode,
+        };
+
+        if let Some(error) = state.setup_error.take() {
+            let outcome = Outcome::failed(error);
+            return vec![to_result(&outcome, None)];
+        }
+
+        let vars = self.task_vars(state, context, task);
+        let items = match &task.r#loop {
+            None => None,
+            Some(spec) => match self.loop_items(spec, &vars) {
+                Ok(items) => Some(items),
+                Err(message) => {
+                    let outcome = Outcome::failed(format!("{}: {message}", task.span));
+                    return vec![to_result(&outcome, None)];
+                }
+            },
+        };
+
+        let mut results = Vec::new();
+        let registered;
+        match items {
+            None => {
+                let outcome = self.run_iteration(context, state, task, vars).await;
+                results.push(to_result(&outcome, None));
+                registered = outcome.result.clone();
+                self.after_outcome(state, task, &outcome);
+            }
+            Some(items) => {
+                let mut item_results = Vec::new();
+                let mut any_changed = false;
+                let mut any_failed = false;
+                for (index, item) in items.into_iter().enumerate() {
+                    let mut item_vars = vars.clone();
+                    item_vars.insert(task.loop_var.clone(), item.clone());
+                    item_vars.insert(
+                        "ansible_loop".into(),
+                        json!({"index": index + 1, "index0": index}),
+                    );
+                    let label = self.item_label(task, &item, &item_vars);
+                    let outcome = self.run_iteration(context, state, task, item_vars).await;
+                    any_changed |= outcome.status == Status::Changed;
+                    any_failed |= outcome.status == Status::Failed && !task.ignore_errors;
+                    let mut result = outcome.result.clone();
+                    result.insert(task.loop_var.clone(), item);
+                    item_results.push(Value::Object(result));
+                    results.push(to_result(&outcome, Some(label)));
+                    self.after_outcome(state, task, &outcome);
+                    if outcome.status == Status::Unreachable {
+                        break;
+                    }
+                }
+                let mut aggregate = Map::new();
+                aggregate.insert("changed".into(), json!(any_changed));
+                aggregate.insert("failed".into(), json!(any_failed));
+                aggregate.insert("msg".into(), json!("All items completed"));
+                aggregate.insert("results".into(), Value::Array(item_results));
+                if results.is_empty() {
+                    aggregate.insert("skipped".into(), json!(true));
+                    aggregate.insert("skipped_reason".into(), json!("no items in the list"));
+                    results.push(to_result(&Outcome::skipped("no items in the loop"), None));
+                }
+                registered = aggregate;
+            }
+        }
+        if let Some(name) = &task.register {
+            state
+                .registered
+                .insert(name.clone(), Value::Object(registered));
+        }
+        results
+    }
+
+    fn after_outcome(&self, state: &mut HostState, task: &Task, outcome: &Outcome) {
+        if outcome.status != Status::Changed {
+            return;
+        }
+        for handler in &task.notify {
+            state.notified.insert(handler.clone());
+        }
+    }
+
+    fn loop_items(&self, spec: &Value, vars: &Map<String, Value>) -> Result<Vec<Value>, String> {
+        let rendered = self
+            .templar
+            .render_value(spec, &Value::Object(vars.clone()))
+            .map_err(|e| format!("cannot render the loop: {e}"))?;
+        match rendered {
+            Value::Array(items) => Ok(items),
+            Value::Null => Ok(Vec::new()),
+            other => Err(format!(
+                "the loop must be a list, not {}",
+                crate::modules::args::json_kind(&other)
+            )),
+        }
+    }
+
+    fn item_label(&self, task: &Task, item: &Value, vars: &Map<String, Value>) -> String {
+        if let Some(label) = &task.loop_label {
+            if let Ok(text) = self.templar.render_str(label, &Value::Object(vars.clone())) {
+                return text;
+            }
+        }
+        match item {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Runs one iteration: `when`, then the module with `until` retries, then `changed_when`/`failed_when`.
+    async fn run_iteration(
+        &self,
+        context: &PlayContext<'_>,
+        state: &mut HostState,
+        task: &Task,
+        vars: Map<String, Value>,
+    ) -> Outcome {
+        let vars_value = Value::Object(vars.clone());
+        for condition in &task.when {
+            match self.templar.eval_bool(&condition.expr, &vars_value) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Outcome::skipped(format!(
+                        "conditional result was false: {}",
+                        condition.expr
+                    ))
+                }
+                Err(error) => return Outcome::failed(condition_error(condition, "when", &error)),
+            }
+        }
+
+        let attempts = if task.until.is_some() {
+            task.retries.max(1) + 1
+        } else {
+            1
+        };
+        let mut outcome = Outcome::failed("task did not run");
+        for attempt in 1..=attempts {
+            outcome = self.execute(context, state, task, &vars).await;
+            self.apply_result_conditions(task, &vars, &mut outcome);
+            let Some(until) = &task.until else { break };
+            if outcome.status == Status::Unreachable {
+                break;
+            }
+            let mut until_vars = vars.clone();
+            if let Some(name) = &task.register {
+                until_vars.insert(name.clone(), Value::Object(outcome.result.clone()));
+            }
+            match self
+                .templar
+                .eval_bool(&until.expr, &Value::Object(until_vars))
+            {
+                Ok(true) => break,
+                Ok(false) if attempt < attempts => {
+                    tracing::info!(
+                        attempt,
+                        retries = task.retries,
+                        "until condition not met, retrying"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_secs(task.delay)).await;
+                }
+                Ok(false) => {
+                    let mut failed = Outcome::failed(format!(
+                        "retried {} times, the until condition never held: {}",
+                        task.retries, until.expr
+                    ));
+                    failed.result.extend(outcome.result.clone());
+                    failed.result.insert("failed".into(), json!(true));
+                    failed.result.insert("attempts".into(), json!(attempt));
+                    outcome = failed;
+                }
+                Err(error) => {
+                    outcome = Outcome::failed(condition_error(until, "until", &error));
+                    break;
+                }
+            }
+        }
+        outcome
+    }
+
+    fn apply_result_conditions(
+        &self,
+        task: &Task,
+        vars: &Map<String, Value>,
+        outcome: &mut Outcome,
+    ) {
+        if matches!(outcome.status, Status::Skipped | Status::Unreachable) {
+            return;
+        }
+        let mut condition_vars = vars.clone();
+        if let Some(name) = &task.register {
+            condition_vars.insert(name.clone(), Value::Object(outcome.result.clone()));
+        }
+        let condition_vars = Value::Object(condition_vars);
+        if let Some(conditions) = &task.changed_when {
+            match self.all_hold(conditions, &condition_vars, "changed_when") {
+                Ok(changed) => {
+                    if outcome.status != Status::Failed {
+                        outcome.status = if changed { Status::Changed } else { Status::Ok };
+                    }
+                    outcome.result.insert("changed".into(), json!(changed));
+                }
+                Err(message) => *outcome = Outcome::failed(message),
+            }
+        }
+        if let Some(conditions) = &task.failed_when {
+            match self.all_hold(conditions, &condition_vars, "failed_when") {
+                Ok(true) => {
+                    outcome.status = Status::Failed;
+                    outcome.result.insert("failed".into(), json!(true));
+                    outcome.message = format!("failed_when held: {}", join_conditions(conditions));
+                }
+                Ok(false) => {
+                    if outcome.status == Status::Failed {
+                        let changed = outcome
+                            .result
+                            .get("changed")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false);
+                        outcome.status = if changed { Status::Changed } else { Status::Ok };
+                    }
+                    outcome.result.insert("failed".into(), json!(false));
+                }
+                Err(message) => *outcome = Outcome::failed(message),
+            }
+        }
+    }
+
+    fn all_hold(
+        &self,
+        conditions: &[Condition],
+        vars: &Value,
+        keyword: &str,
+    ) -> Result<bool, String> {
+        for condition in conditions {
+            match self.templar.eval_bool(&condition.expr, vars) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(error) => return Err(condition_error(condition, keyword, &error)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Renders the arguments and runs the module once.
+    async fn execute(
+        &self,
+        context: &PlayContext<'_>,
+        state: &mut HostState,
+        task: &Task,
+        vars: &Map<String, Value>,
+    ) -> Outcome {
+        let TaskKind::Action {
+            module,
+            args,
+            arg_spans,
+        } = &task.kind
+        else {
+            return Outcome::failed("not a module task");
+        };
+        let vars_value = Value::Object(vars.clone());
+        let mut rendered = Map::new();
+        for (name, value) in args {
+            match self.templar.render_value(value, &vars_value) {
+                Ok(Value::String(s)) if s == crate::template::OMIT_MARKER => {}
+                Ok(value) => {
+                    rendered.insert(name.clone(), value);
+                }
+                Err(error) => {
+                    let span = arg_spans
+                        .iter()
+                        .find(|(arg, _)| arg == name)
+                        .map(|(_, span)| span.clone())
+                        .unwrap_or_else(|| task.span.clone());
+                    return Outcome::failed(format!(
+                        "{span}: cannot render argument `{name}`: {}",
+                        error.message
+                    ));
+                }
+            }
+        }
+        if task.no_log {
+            hide_strings(&self.redactor, &Value::Object(rendered.clone()));
+        } else {
+            for (name, value) in &rendered {
+                if name.contains("password") || name.contains("secret") || name.contains("token") {
+                    hide_strings(&self.redactor, value);
+                }
+            }
+        }
+
+        if module.kind == ModuleKind::Controller {
+            return self.run_controller_module(state, module, &rendered, &vars_value);
+        }
+
+        let check_mode = task.check_mode.unwrap_or(self.options.check);
+        let connection = match self.connection(state, context).await {
+            Ok(connection) => connection,
+            Err(result) => {
+                return Outcome {
+                    status: Status::Unreachable,
+                    message: result.message,
+                    diffs: Vec::new(),
+                    result: Map::new(),
+                    check_mode,
+                }
+            }
+        };
+        let r#become = self.become_for(state, context, task, vars);
+        let plan = match self
+            .plan_module(
+                context,
+                state,
+                task,
+                module,
+                &rendered,
+                vars,
+                &connection,
+                r#become.as_ref(),
+                check_mode,
+            )
+            .await
+        {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(outcome)) => return outcome,
+            Err(message) => {
+                return Outcome {
+                    status: Status::Unreachable,
+                    message,
+                    diffs: Vec::new(),
+                    result: Map::new(),
+                    check_mode,
+                }
+            }
+        };
+        let (action, plan) = plan;
+        self.finish_module(
+            state,
+            action.as_ref(),
+            plan,
+            &connection,
+            r#become.as_ref(),
+            check_mode,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_module(
+        &self,
+        context: &PlayContext<'_>,
+        state: &mut HostState,
+        task: &Task,
+        module: &ModuleSpec,
+        args: &Map<String, Value>,
+        vars: &Map<String, Value>,
+        connection: &crate::transport::Connection,
+        r#become: Option<&Become>,
+        check_mode: bool,
+    ) -> Result<Result<(Box<dyn crate::modules::Action>, Plan), Outcome>, String> {
+        let kind = if module.name == "template" {
+            "templates"
+        } else {
+            "files"
+        };
+        let search_paths = task.search_paths(kind, &context.playbook_dir);
+        let vars_value = Value::Object(vars.clone());
+        let render_template = |path: &Path| -> Result<String, ModuleError> {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ModuleError::InvalidArgument(format!(
+                    "cannot read template `{}`: {e}",
+                    path.display()
+                ))
+            })?;
+            self.templar
+                .render_file(&path.display().to_string(), &text, &vars_value)
+                .map_err(|e| ModuleError::InvalidArgument(template_file_error(path, &e)))
+        };
+        let facts = state
+            .facts
+            .as_ref()
+            .and_then(|f| f.get("ansible_facts"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let build_context = BuildContext {
+            search_paths: &search_paths,
+            render_template: &render_template,
+            facts: &facts,
+        };
+        let action = match (module.build)(args, &build_context) {
+            Ok(action) => action,
+            Err(error) => return Ok(Err(Outcome::failed(format!("{}: {error}", task.span)))),
+        };
+
+        let probe_output = match action.probe() {
+            None => ExecOutput::default(),
+            Some(script) => match connection.run_script(&script, r#become).await {
+                Ok(output) => output,
+                Err(error) => return Err(error.to_string()),
+            },
+        };
+        let view = HostView {
+            check_mode,
+            facts: &facts,
+            predicted: &state.predictions,
+        };
+        match action.plan(&probe_output, &view) {
+            Ok(plan) => Ok(Ok((action, plan))),
+            Err(error) => Ok(Err(Outcome::failed(error.to_string()))),
+        }
+    }
+
+    async fn finish_module(
+        &self,
+        state: &mut HostState,
+        action: &dyn crate::modules::Action,
+        plan: Plan,
+        connection: &crate::transport::Connection,
+        r#become: Option<&Become>,
+        check_mode: bool,
+    ) -> Outcome {
+        let diffs: Vec<crate::modules::Diff> =
+            plan.changes.iter().filter_map(|c| c.diff.clone()).collect();
+        let summary = plan
+            .changes
+            .iter()
+            .map(|c| c.summary.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut result = plan.result.clone();
+
+        if check_mode && plan.skipped_in_check_mode {
+            let mut outcome = Outcome::skipped(plan.reason.clone().unwrap_or_else(|| {
+                "skipped in check mode: the outcome cannot be predicted".to_string()
+            }));
+            outcome.check_mode = true;
+            return outcome;
+        }
+        if !plan.changed() {
+            result.insert("changed".into(), json!(false));
+            result.insert("failed".into(), json!(false));
+            return Outcome {
+                status: Status::Ok,
+                message: plan.reason.clone().unwrap_or_default(),
+                diffs: Vec::new(),
+                result,
+                check_mode,
+            };
+        }
+        if check_mode && !plan.runs_in_check_mode {
+            state.predictions.merge(plan.predicts.clone());
+            result.insert("changed".into(), json!(true));
+            result.insert("failed".into(), json!(false));
+            return Outcome {
+                status: Status::Changed,
+                message: format!("would {summary}"),
+                diffs,
+                result,
+                check_mode: true,
+            };
+        }
+        let Some(script) = &plan.apply else {
+            result.insert("changed".into(), json!(true));
+            return Outcome {
+                status: Status::Changed,
+                message: summary,
+                diffs,
+                result,
+                check_mode,
+            };
+        };
+        let output = match connection.run_script(script, r#become).await {
+            Ok(output) => output,
+            Err(error) => {
+                return Outcome {
+                    status: Status::Unreachable,
+                    message: error.to_string(),
+                    diffs,
+                    result,
+                    check_mode,
+                }
+            }
+        };
+        match action.finish(&plan, &output) {
+            Ok(mut result) => {
+                let failed = result
+                    .get("failed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                result.entry("changed").or_insert(json!(true));
+                result.insert("failed".into(), json!(failed));
+                if failed {
+                    let message = result
+                        .get("msg")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                        .unwrap_or_else(|| format!("failed: {summary}"));
+                    return Outcome {
+                        status: Status::Failed,
+                        message,
+                        diffs,
+                        result,
+                        check_mode,
+                    };
+                }
+                let changed = result
+                    .get("changed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                Outcome {
+                    status: if changed { Status::Changed } else { Status::Ok },
+                    message: summary,
+                    diffs,
+                    result,
+                    check_mode,
+                }
+            }
+            Err(error) => {
+                let mut outcome = Outcome::failed(format!("{summary}: {error}"));
+                outcome.diffs = diffs;
+                outcome
+            }
+        }
+    }
+}
+
+fn condition_error(condition: &Condition, keyword: &str, error: &TemplateError) -> String {
+    format!(
+        "{}: cannot evaluate {keyword} `{}`: {}",
+        condition.span, condition.expr, error.message
+    )
+}
+
+fn template_file_error(path: &Path, error: &TemplateError) -> String {
+    match error.line {
+        Some(line) => format!("{}:{line}: {}", path.display(), error.message),
+        None => format!("{}: {}", path.display(), error.message),
+    }
+}
+
+fn join_conditions(conditions: &[Condition]) -> String {
+    conditions
+        .iter()
+        .map(|c| c.expr.as_str())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn hide_strings(redactor: &crate::report::Redactor, value: &Value) {
+    match value {
+        Value::String(s) => redactor.add(s),
+        Value::Array(items) => items.iter().for_each(|v| hide_strings(redactor, v)),
+        Value::Object(map) => map.values().for_each(|v| hide_strings(redactor, v)),
+        _ => {}
+    }
+}
