@@ -672,3 +672,128 @@ impl Client {
         }
     }
 }
+
+#[tokio::test]
+async fn authentication_failure_lists_methods() {
+    let client = Client::new();
+    let sshd = Sshd::start(&client.key);
+    client.trust(&sshd);
+
+    let stranger = ClientKey::generate();
+    let encrypted = client.dir.path().join("encrypted_key");
+    ssh_keygen(&[
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "secret phrase",
+        "-f",
+        path_str(&encrypted),
+    ]);
+
+    let mut options = client.options(&sshd);
+    options.identity_files = vec![encrypted.clone(), stranger.private.clone()];
+    let Err(error) = connect(&options).await else {
+        panic!("keys that are not authorized must fail");
+    };
+    let message = error.to_string();
+    assert!(
+        matches!(error, TransportError::Authentication(_)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("as `root` on `127.0.0.1:{}`", sshd.port)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "key `{}` (encrypted, skipped)",
+            encrypted.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("key `{}`", stranger.private.display())),
+        "{message}"
+    );
+
+    // The authorized key after the skipped ones still gets its turn.
+    options.identity_files.push(client.key.private.clone());
+    let connection = connect(&options).await.expect("the third key is accepted");
+    connection.close().await;
+}
+
+/// Forwards TCP between a client and `target` until `frozen` is set, then drops all
+/// traffic while keeping both sockets open, as a dead network path does.
+async fn start_freezable_proxy(target: u16, frozen: Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        let Ok((inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let outbound = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, target))
+            .await
+            .expect("proxy reaches sshd");
+        let (mut in_read, mut in_write) = inbound.into_split();
+        let (mut out_read, mut out_write) = outbound.into_split();
+        let frozen_up = Arc::clone(&frozen);
+        tokio::spawn(async move {
+            let mut buffer = vec![0; 16384];
+            while let Ok(n) = in_read.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                if !frozen_up.load(Ordering::SeqCst) {
+                    let _ = out_write.write_all(&buffer[..n]).await;
+                }
+            }
+        });
+        let mut buffer = vec![0; 16384];
+        while let Ok(n) = out_read.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            if !frozen.load(Ordering::SeqCst) {
+                let _ = in_write.write_all(&buffer[..n]).await;
+            }
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn keepalive_detects_dead_link() {
+    let client = Client::new();
+    let sshd = Sshd::start(&client.key);
+    let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy_port = start_freezable_proxy(sshd.port, Arc::clone(&frozen)).await;
+
+    // The proxy port is what the client connects to, so it is the known_hosts entry.
+    fs::write(
+        client.known_hosts(),
+        format!("[127.0.0.1]:{proxy_port} {}\n", sshd.host_key),
+    )
+    .expect("known_hosts");
+    let mut options = client.options(&sshd);
+    options.port = Some(proxy_port);
+    options.keepalive_interval = Duration::from_millis(300);
+
+    let connection = connect(&options).await.expect("connects through the proxy");
+    assert_eq!(
+        connection.exec("echo up", b"").await.expect("runs").stdout,
+        "up\n"
+    );
+
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let result = tokio::time::timeout(GUARD, connection.exec("echo up", b""))
+        .await
+        .expect("a dead link fails instead of hanging");
+    let error = result.expect_err("the link is dead");
+    assert!(matches!(error, TransportError::Exec(_)), "{error}");
+}
