@@ -153,7 +153,7 @@ impl Sshd {
         fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
-    /// The known_hosts line for this server.
+    /// Returns the known_hosts line for this server.
     fn known_hosts_line(&self) -> String {
         format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)
     }
@@ -606,9 +606,9 @@ async fn connect_timeout_on_silent_server() {
         .expect("bind");
     let port = listener.local_addr().expect("address").port();
     let silent = tokio::spawn(async move {
-        let mut held = Vec::new();
+        let mut open_streams = Vec::new();
         while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
+            open_streams.push(stream);
         }
     });
 

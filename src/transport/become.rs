@@ -5,7 +5,7 @@ use crate::modules::common::quote;
 
 use super::{Become, ExecOutput, TransportError};
 
-/// The command and standard input that run `script` through sudo as `become.user`.
+/// Builds the command and standard input that run `script` through sudo as `become.user`.
 ///
 /// Without a password, `sudo -n` fails at once instead of waiting for a prompt. With a
 /// password, `-k` makes sudo ask for it even when a cached credential exists, and the
@@ -50,7 +50,7 @@ fn input_marker() -> String {
     format!("vpsforge-script-{nonce:016x}")
 }
 
-/// Turns sudo's own failures into errors that say what to do. Other results, including
+/// Turns sudo's own failures into errors that tell the user what to do. Other results, including
 /// failures of the script itself, are returned unchanged.
 pub fn check_sudo_output(
     name: &str,

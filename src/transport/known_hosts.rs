@@ -1,10 +1,10 @@
 //! A reader and writer for OpenSSH `known_hosts` files.
 //!
-//! russh ships known_hosts helpers, but they neither report which line holds a
-//! conflicting key for every file we read nor handle negated and wildcard
-//! patterns, so this module parses the format itself: plain and hashed
-//! (`|1|salt|hash`) host fields, `[host]:port` for ports other than 22, and
-//! several keys per host.
+//! The known_hosts helpers of russh 0.65 match neither wildcard nor negated
+//! patterns, ignore `@revoked` markers, fail on the first key that does not
+//! parse and leave comment lines out of their line numbers. So this module
+//! parses the format itself: plain and hashed (`|1|salt|hash`) host fields,
+//! `[host]:port` for ports other than 22, markers, and several keys per host.
 
 use std::fs;
 use std::io::{self, Write};
@@ -40,9 +40,9 @@ pub enum Marker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Known,
-    /// No entry for this host holds this key or another key of its type.
+    /// No entry for this host contains this key or another key of its type.
     Unknown,
-    /// An entry for this host holds a different key of the same type.
+    /// An entry for this host contains a different key of the same type.
     Changed {
         file: PathBuf,
         line: usize,

@@ -46,8 +46,9 @@ pub struct ConnectOptions {
     /// Covers the TCP connect, the SSH handshake and authentication. Zero takes the ssh
     /// config's `ConnectTimeout`, then 10 seconds.
     pub connect_timeout: Duration,
-    /// The interval of SSH keepalives; three unanswered ones close the connection. Zero
-    /// takes the ssh config's `ServerAliveInterval`, and keepalives are off when neither is set.
+    /// The interval of SSH keepalives. Three unanswered keepalives close the connection.
+    /// Zero takes the ssh config's `ServerAliveInterval`, and keepalives are off when neither
+    /// is set.
     pub keepalive_interval: Duration,
 }
 

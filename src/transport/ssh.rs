@@ -76,7 +76,7 @@ impl client::Handler for HostKeyChecker {
                 known_hosts::describe(key)
             ))),
             Verdict::Changed { file, line } => Err(SessionError::HostKey(format!(
-                "the host key of `{address}` has changed: the server offered a {}, but `{}` line {line} holds a different key of that type; \
+                "the host key of `{address}` has changed: the server offered a {}, but `{}` line {line} contains a different key of that type; \
                  this can be a man-in-the-middle attack, so verify the new key, then remove the old entry with `ssh-keygen -R '{}' -f {}`",
                 known_hosts::describe(key),
                 file.display(),
@@ -421,7 +421,7 @@ impl Attempt<'_> {
             return hash;
         }
         // `None` from russh means that the server did not list its signature algorithms,
-        // which leaves only the original SHA-1 `ssh-rsa`.
+        // so the original SHA-1 `ssh-rsa` is the only one it surely accepts.
         let hash = self
             .handle
             .best_supported_rsa_hash()

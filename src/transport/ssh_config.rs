@@ -229,16 +229,28 @@ fn local_user() -> Option<String> {
         }
     }
 
-    // SAFETY: getpwuid returns a pointer into static storage or null. We copy the name
-    // out before any other call could overwrite it.
-    unsafe {
-        let entry = libc::getpwuid(libc::getuid());
-        if entry.is_null() || (*entry).pw_name.is_null() {
-            return None;
-        }
-        let name = std::ffi::CStr::from_ptr((*entry).pw_name);
-        Some(name.to_string_lossy().into_owned())
+    // SAFETY: `passwd` is a C struct of integers and pointers, for which all zeros is a
+    // valid value, and getpwuid_r overwrites it before it is read.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 16384];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes the entry and its strings into `entry` and `buffer`, which
+    // outlive every use of the pointers below, and sets `result` to null on failure.
+    let status = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut result,
+        )
+    };
+    if status != 0 || result.is_null() || entry.pw_name.is_null() {
+        return None;
     }
+    // SAFETY: `pw_name` points into `buffer` and is NUL-terminated by getpwuid_r.
+    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
