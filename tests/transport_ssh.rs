@@ -70,12 +70,12 @@ struct Sshd {
 
 impl Sshd {
     fn start(client: &ClientKey) -> Sshd {
-        Sshd::start_with_log_level(client, "ERROR")
+        Sshd::start_with(client, "ERROR", false)
     }
 
     /// Starts an sshd that logs at `log_level`. Levels above ERROR also send debug
     /// lines to the client's standard error, so only the jump host uses them.
-    fn start_with_log_level(client: &ClientKey, log_level: &str) -> Sshd {
+    fn start_with(client: &ClientKey, log_level: &str, password_authentication: bool) -> Sshd {
         fs::create_dir_all("/run/sshd").expect("create /run/sshd for privilege separation");
 
         let dir = tempfile::tempdir().expect("temp dir");
@@ -96,6 +96,14 @@ impl Sshd {
             .collect::<Vec<_>>()
             .join(" ");
         fs::copy(&client.public, dir.path().join("authorized_keys")).expect("authorized_keys");
+        // sshd reads authorized_keys as the user who logs in, who need not be root.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        fs::set_permissions(
+            dir.path().join("authorized_keys"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
 
         let port = free_port();
         let config = dir.path().join("sshd_config");
@@ -109,12 +117,13 @@ impl Sshd {
                  UsePAM no\n\
                  PidFile none\n\
                  PermitRootLogin yes\n\
-                 PasswordAuthentication no\n\
+                 PasswordAuthentication {}\n\
                  KbdInteractiveAuthentication no\n\
                  AllowTcpForwarding yes\n\
                  LogLevel {}\n",
                 host_key_path.display(),
                 dir.path().join("authorized_keys").display(),
+                if password_authentication { "yes" } else { "no" },
                 log_level
             ),
         )
@@ -567,7 +576,7 @@ async fn ssh_config_alias() {
 async fn proxy_jump_one_hop() {
     let client = Client::new();
     // DEBUG1 logs the direct-tcpip request, which shows that the jump host forwarded.
-    let jump = Sshd::start_with_log_level(&client.key, "DEBUG1");
+    let jump = Sshd::start_with(&client.key, "DEBUG1", false);
     let target = Sshd::start(&client.key);
     client.trust(&target);
 
@@ -796,4 +805,105 @@ async fn keepalive_detects_dead_link() {
         .expect("a dead link fails instead of hanging");
     let error = result.expect_err("the link is dead");
     assert!(matches!(error, TransportError::Exec(_)), "{error}");
+}
+
+const SUDO_USER: &str = "vpsforge-sudo";
+const SUDO_PASSWORD: &str = "vpsforge-test-password";
+
+/// Creates a user that logs in with `SUDO_PASSWORD` and needs it for sudo.
+fn ensure_sudo_user() {
+    let exists = Command::new("id")
+        .arg(SUDO_USER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("id runs")
+        .success();
+    if !exists {
+        let status = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", SUDO_USER])
+            .status()
+            .expect("useradd runs");
+        assert!(status.success(), "useradd {SUDO_USER} failed");
+    }
+
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd runs");
+    {
+        use std::io::Write;
+        let mut stdin = chpasswd.stdin.take().expect("chpasswd stdin");
+        writeln!(stdin, "{SUDO_USER}:{SUDO_PASSWORD}").expect("write to chpasswd");
+    }
+    assert!(chpasswd.wait().expect("chpasswd finishes").success());
+
+    fs::write(
+        "/etc/sudoers.d/vpsforge-test",
+        format!("{SUDO_USER} ALL=(ALL:ALL) ALL\n"),
+    )
+    .expect("sudoers drop-in");
+}
+
+#[tokio::test]
+#[ignore = "needs sudo and a test user"]
+async fn become_with_sudo_password() {
+    ensure_sudo_user();
+    let client = Client::new();
+    let sshd = Sshd::start_with(&client.key, "ERROR", true);
+    client.trust(&sshd);
+
+    // The key is authorized for every user, so this also checks password login alone.
+    let mut options = client.options(&sshd);
+    options.user = Some(SUDO_USER.to_string());
+    options.identity_files = Vec::new();
+    options.password = Some(Secret::new(SUDO_PASSWORD));
+    let connection = connect(&options).await.expect("password login");
+    assert_eq!(
+        connection.exec("id -un", b"").await.expect("runs").stdout,
+        format!("{SUDO_USER}\n")
+    );
+
+    let script = "id -u\n";
+    let no_password = Become {
+        user: "root".to_string(),
+        password: None,
+    };
+    let error = connection
+        .run_script(script, Some(&no_password))
+        .await
+        .expect_err("sudo needs a password");
+    assert!(error.to_string().contains("pass `-K`"), "{error}");
+
+    let wrong_password = Become {
+        user: "root".to_string(),
+        password: Some(Secret::new("wrong-password")),
+    };
+    let error = connection
+        .run_script(script, Some(&wrong_password))
+        .await
+        .expect_err("sudo rejects the password");
+    assert!(error.to_string().contains("rejected"), "{error}");
+    assert!(!error.to_string().contains("wrong-password"), "{error}");
+
+    let right_password = Become {
+        user: "root".to_string(),
+        password: Some(Secret::new(SUDO_PASSWORD)),
+    };
+    let output = connection
+        .run_script(script, Some(&right_password))
+        .await
+        .expect("sudo accepts the password");
+    assert_eq!(output.stdout, "0\n");
+    assert_eq!(output.stderr, "");
+
+    options.password = Some(Secret::new("wrong-password"));
+    let Err(error) = connect(&options).await else {
+        panic!("a wrong login password must fail");
+    };
+    assert!(
+        matches!(error, TransportError::Authentication(_)),
+        "{error}"
+    );
+    assert!(error.to_string().contains("password"), "{error}");
 }
