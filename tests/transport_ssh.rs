@@ -853,7 +853,7 @@ async fn become_with_sudo_password() {
     let sshd = Sshd::start_with(&client.key, "ERROR", true);
     client.trust(&sshd);
 
-    // The key is authorized for every user, so this also checks password login alone.
+    // Without identity files the login uses the password, although the client key would work.
     let mut options = client.options(&sshd);
     options.user = Some(SUDO_USER.to_string());
     options.identity_files = Vec::new();

@@ -14,6 +14,10 @@ use super::{Become, ExecOutput, TransportError};
 /// So a marker line follows the password, and the shell under sudo discards every line
 /// up to the marker before it reads the script. `read` takes one byte at a time from a
 /// pipe, so the script after the marker stays unread for `exec sh`.
+///
+/// NOTE: after a wrong password, sudo reads up to two more lines as new attempts (three
+/// in all by default), so the marker and the first script line can reach sudo as
+/// password guesses and show up as failed attempts in its log.
 pub fn sudo_invocation(script: &str, r#become: &Become) -> (String, Vec<u8>) {
     let user = quote(&r#become.user);
     let Some(password) = &r#become.password else {
