@@ -27,3 +27,20 @@ impl fmt::Display for Secret {
         f.write_str("********")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_formatting_hides_value() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "Secret(********)");
+        assert_eq!(format!("{secret}"), "********");
+        assert_eq!(
+            format!("{:?}", Some(secret.clone())),
+            "Some(Secret(********))"
+        );
+        assert_eq!(secret.expose(), "hunter2");
+    }
+}

@@ -5,8 +5,16 @@
 //! which run under `sh` with the script on standard input, so the remote command
 //! line is fixed and only the script needs quoting.
 
+mod r#become;
+pub mod known_hosts;
+mod local;
+mod ssh;
+pub mod ssh_config;
+
 use std::path::PathBuf;
 use std::time::Duration;
+
+use tracing::Instrument;
 
 pub use crate::modules::ExecOutput;
 use crate::secret::Secret;
@@ -35,7 +43,12 @@ pub struct ConnectOptions {
     pub proxy_jump: Option<String>,
     /// The ssh config file to read; `None` for `~/.ssh/config` when it exists.
     pub ssh_config: Option<PathBuf>,
+    /// Covers the TCP connect, the SSH handshake and authentication. Zero takes the ssh
+    /// config's `ConnectTimeout`, then 10 seconds.
     pub connect_timeout: Duration,
+    /// The interval of SSH keepalives. Three unanswered keepalives close the connection.
+    /// Zero takes the ssh config's `ServerAliveInterval`, and keepalives are off when neither
+    /// is set.
     pub keepalive_interval: Duration,
 }
 
@@ -70,30 +83,56 @@ pub enum TransportError {
     Authentication(String),
     #[error("{0}")]
     Exec(String),
+    /// An ssh config that cannot be read or parsed, or settings that leave no user.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// An open connection to one host, shared by all tasks of a run. Methods take `&self`
 /// so that several commands can run at once on separate channels.
 pub struct Connection {
     name: String,
+    inner: Inner,
+}
+
+enum Inner {
+    Ssh(ssh::SshSession),
+    Local,
 }
 
 impl Connection {
     /// Opens a connection: reads the ssh config, verifies the host key, authenticates.
     pub async fn connect(options: &ConnectOptions) -> Result<Connection, TransportError> {
-        Err(TransportError::Unreachable(format!(
-            "{}: the transport is not built yet",
-            options.name
-        )))
+        let inner = match options.kind {
+            ConnectionKind::Local => Inner::Local,
+            ConnectionKind::Ssh => Inner::Ssh(ssh::SshSession::connect(options).await?),
+        };
+        Ok(Connection {
+            name: options.name.clone(),
+            inner,
+        })
     }
 
     /// Runs `command` through the remote user's shell with `stdin` as its standard input.
     pub async fn exec(&self, command: &str, stdin: &[u8]) -> Result<ExecOutput, TransportError> {
-        let _ = (command, stdin);
-        Err(TransportError::Exec(format!(
-            "{}: not connected",
-            self.name
-        )))
+        // Commands and their input may hold file contents, so debug logs only their sizes.
+        let span = tracing::debug_span!(
+            "exec",
+            host = %self.name,
+            command_len = command.len(),
+            stdin_len = stdin.len()
+        );
+        async {
+            tracing::trace!(command, "running");
+            let output = match &self.inner {
+                Inner::Ssh(session) => session.exec(command, stdin).await,
+                Inner::Local => local::exec(&self.name, command, stdin).await,
+            }?;
+            tracing::debug!(exit_code = output.exit_code, "finished");
+            Ok(output)
+        }
+        .instrument(span)
+        .await
     }
 
     /// Runs a POSIX shell script, as the `become` user through sudo when given. The script
@@ -103,10 +142,18 @@ impl Connection {
         script: &str,
         r#become: Option<&Become>,
     ) -> Result<ExecOutput, TransportError> {
-        let _ = r#become;
-        self.exec("sh", script.as_bytes()).await
+        let Some(r#become) = r#become else {
+            return self.exec("sh", script.as_bytes()).await;
+        };
+        let (command, stdin) = r#become::sudo_invocation(script, r#become);
+        let output = self.exec(&command, &stdin).await?;
+        r#become::check_sudo_output(&self.name, r#become, output)
     }
 
     /// Closes the connection politely; dropping it also closes it.
-    pub async fn close(self) {}
+    pub async fn close(self) {
+        if let Inner::Ssh(session) = self.inner {
+            session.close().await;
+        }
+    }
 }
