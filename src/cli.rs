@@ -75,9 +75,9 @@ pub struct ApplyArgs {
     /// Extra known_hosts file, read before ~/.ssh/known_hosts
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
-    /// SSH connect timeout in seconds
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub timeout: u64,
+    /// SSH connect timeout in seconds [default: the ssh config's ConnectTimeout, else 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

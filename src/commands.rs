@@ -155,7 +155,8 @@ pub fn apply(args: &ApplyArgs) -> i32 {
             HostKeyPolicy::Strict
         },
         known_hosts: args.known_hosts.clone(),
-        connect_timeout: Duration::from_secs(args.timeout.max(1)),
+        // Zero leaves the choice to the ssh config's ConnectTimeout, then the transport's default.
+        connect_timeout: Duration::from_secs(args.timeout.unwrap_or(0)),
         verbose: args.verbose,
     };
 

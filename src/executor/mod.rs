@@ -41,6 +41,7 @@ pub struct RunOptions {
     pub become_password: Option<Secret>,
     pub host_key_policy: HostKeyPolicy,
     pub known_hosts: Vec<PathBuf>,
+    /// Zero means not set: the ssh config's `ConnectTimeout` applies, else the transport's default.
     pub connect_timeout: Duration,
     pub verbose: u8,
 }
@@ -60,7 +61,7 @@ impl Default for RunOptions {
             become_password: None,
             host_key_policy: HostKeyPolicy::Strict,
             known_hosts: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::ZERO,
             verbose: 0,
         }
     }
