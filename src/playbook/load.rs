@@ -30,8 +30,28 @@ pub(super) fn load_playbook(path: &Path, options: &LoadOptions) -> Result<Playbo
             plays,
         })
     } else {
-        Err(Diagnostics(loader.errors))
+        Err(Diagnostics(in_source_order(loader.errors)))
     }
+}
+
+/// Sorts errors by line within each file, keeping files in the order they were
+/// first reported, so the report reads top to bottom.
+fn in_source_order(mut errors: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for error in &errors {
+        if let Some(span) = &error.span {
+            if !files.iter().any(|file| file == span.path()) {
+                files.push(span.path().to_path_buf());
+            }
+        }
+    }
+    errors.sort_by_key(|error| {
+        error.span.as_ref().map(|span| {
+            let file = files.iter().position(|file| file == span.path());
+            (file, span.line, span.col)
+        })
+    });
+    errors
 }
 
 pub(super) struct Loader<'a> {

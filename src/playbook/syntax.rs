@@ -38,14 +38,16 @@ pub(super) fn check_template(text: &str, span: &Span) -> Option<Diagnostic> {
     }
     let env = minijinja::Environment::new();
     let error = env.template_from_str(text).err()?;
-    Some(template_error(&error, span))
+    Some(template_error(&error, text, 0, span))
 }
 
 /// Compiles a condition (`when`, `failed_when`, ...) as a Jinja expression.
 pub(super) fn check_expression(expr: &str, span: &Span) -> Option<Diagnostic> {
     let env = minijinja::Environment::new();
-    let error = env.compile_expression(strip_braces(expr)).err()?;
-    Some(template_error(&error, span))
+    let inner = strip_braces(expr);
+    let error = env.compile_expression(inner).err()?;
+    let base = expr.find(inner).unwrap_or(0);
+    Some(template_error(&error, expr, base, span))
 }
 
 /// Removes one surrounding `{{ }}`, which Ansible tolerates around conditions.
@@ -70,31 +72,70 @@ pub(super) fn check_node(node: &Node, errors: &mut Vec<Diagnostic>) {
     }
 }
 
-fn template_error(error: &minijinja::Error, span: &Span) -> Diagnostic {
+/// Builds the report of a syntax error in `text`, whose compiled part starts at byte `base`.
+fn template_error(error: &minijinja::Error, text: &str, base: usize, span: &Span) -> Diagnostic {
     let detail = error
         .detail()
         .map(str::to_string)
         .unwrap_or_else(|| error.kind().to_string());
+    let offset = error.range().map(|range| base + range.start);
     let span = error
         .line()
-        .and_then(|line| line_in_block_scalar(span, line))
+        .and_then(|line| line_in_block_scalar(span, text, line, offset))
+        .or_else(|| column_in_line(span, text, offset?))
         .unwrap_or_else(|| span.clone());
     Diagnostic::at(&span, format!("invalid template syntax: {detail}"))
 }
 
 /// Maps line `line` of a literal block scalar (`key: |`) to its place in the file.
 ///
-/// Only literal blocks keep the template's lines one to one with the file; plain,
-/// quoted and folded scalars are folded, so their errors stay at the scalar's start.
-fn line_in_block_scalar(span: &Span, line: usize) -> Option<Span> {
-    let indicator = span.file.line_text(span.line)?.chars().nth(span.col - 1)?;
-    if indicator != '|' {
+/// A block scalar's span is the start of its content, on the line after the `|`
+/// indicator. Only literal blocks keep the template's lines one to one with the
+/// file; plain, quoted and folded scalars are folded, so errors in them stay at
+/// the scalar's start.
+fn line_in_block_scalar(
+    span: &Span,
+    text: &str,
+    line: usize,
+    offset: Option<usize>,
+) -> Option<Span> {
+    let previous = span.file.line_text(span.line.checked_sub(1)?)?.trim_end();
+    let indicator = previous.rsplit(char::is_whitespace).next()?;
+    let literal = indicator.starts_with('|')
+        && indicator[1..]
+            .chars()
+            .all(|c| matches!(c, '-' | '+') || c.is_ascii_digit());
+    if !literal {
         return None;
     }
-    let file_line = span.line + line;
-    let text = span.file.line_text(file_line)?;
-    let indent = text.chars().take_while(|c| *c == ' ').count();
-    Some(Span::new(span.file.clone(), file_line, indent + 1))
+    let file_line = span.line + line.checked_sub(1)?;
+    let line_text = span.file.line_text(file_line)?;
+    let indent = line_text.chars().take_while(|c| *c == ' ').count();
+    let column = offset
+        .and_then(|offset| {
+            let before = text.get(..offset)?;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            Some(before[line_start..].chars().count())
+        })
+        .unwrap_or(0);
+    Some(Span::new(span.file.clone(), file_line, indent + column + 1))
+}
+
+/// Moves the span to byte `offset` of `text` when the scalar is written on one
+/// line exactly as `text` (plain, or quoted without escapes).
+fn column_in_line(span: &Span, text: &str, offset: usize) -> Option<Span> {
+    if text.contains('\n') {
+        return None;
+    }
+    let line = span.file.line_text(span.line)?;
+    let from_scalar: String = line.chars().skip(span.col - 1).collect();
+    let quote = usize::from(from_scalar.starts_with(['"', '\'']));
+    let written: String = from_scalar.chars().skip(quote).collect();
+    if !written.starts_with(text) {
+        return None;
+    }
+    let chars_before = text.get(..offset)?.chars().count();
+    Some(span.offset(0, quote + chars_before))
 }
 
 #[cfg(test)]

@@ -532,12 +532,12 @@ impl Loader<'_> {
                     |key: &str| key != "_raw_params" && canonical_name(spec, key).is_some();
                 let split = parse_kv(text, |key| !spec.free_form || declared(key));
                 for (name, value, offset) in split.pairs {
-                    let span = string_offset(node, offset);
+                    let span = string_offset(node, text, offset);
                     self.errors.extend(check_template(&value, &span));
                     push(name, Value::String(value), span);
                 }
                 if let Some(free_text) = split.raw {
-                    let span = string_offset(node, split.raw_offset);
+                    let span = string_offset(node, text, split.raw_offset);
                     if spec.free_form {
                         self.errors.extend(check_template(&free_text, &node.span));
                         push("_raw_params".to_string(), Value::String(free_text), span);
@@ -709,16 +709,19 @@ fn canonical_name(spec: &ModuleSpec, name: &str) -> Option<&'static str> {
         .map(|param| param.name)
 }
 
-/// Returns the location of character `offset` of a single-line string scalar,
-/// skipping an opening quote. Block scalars keep the scalar's own location.
-fn string_offset(node: &Node, offset: usize) -> Span {
+/// Returns the location of character `offset` of a string scalar, skipping an
+/// opening quote. Offsets past the first line keep the scalar's own location,
+/// because folding makes them unreliable.
+fn string_offset(node: &Node, text: &str, offset: usize) -> Span {
+    if text.chars().take(offset).any(|c| c == '\n') {
+        return node.span.clone();
+    }
     let first = node
         .span
         .file
         .line_text(node.span.line)
         .and_then(|line| line.chars().nth(node.span.col - 1));
     match first {
-        Some('|' | '>') => node.span.clone(),
         Some('"' | '\'') => node.span.offset(0, offset + 1),
         _ => node.span.offset(0, offset),
     }
