@@ -630,3 +630,94 @@ fn missing_files_reported() {
         "error: vars file `missing.yml` not found\n  --> site.yml:2:16\n  |\n2 |   vars_files: [missing.yml]\n  |                ^\n  = help: looked for `missing.yml`\n\nerror: task file `nope.yml` not found\n  --> site.yml:4:22\n  |\n4 |     - include_tasks: nope.yml\n  |                      ^\n  = help: looked in `nope.yml`\n"
     );
 }
+
+#[test]
+fn roles_run_once_per_parameters() {
+    let (_dir, playbook) = load_ok(&[
+        (
+            "site.yml",
+            "- hosts: all\n  roles:\n    - app\n    - app\n    - role: app\n      vars:\n        port: 2\n    - twice\n    - twice\n  tasks:\n    - include_role:\n        name: app\n        tasks_from: extra\n      tags: late\n    - import_role:\n        name: app\n",
+        ),
+        ("roles/app/tasks/main.yml", "- debug: msg=main\n"),
+        ("roles/app/tasks/extra.yaml", "- debug: msg=extra\n"),
+        ("roles/twice/meta/main.yml", "allow_duplicates: true\n"),
+        ("roles/twice/tasks/main.yml", "- debug: msg=twice\n"),
+    ]);
+    let play = &playbook.plays[0];
+    let messages = |tasks: &[Task]| -> Vec<serde_json::Value> {
+        tasks
+            .iter()
+            .map(|task| module_args(task).1["msg"].clone())
+            .collect()
+    };
+    assert_eq!(
+        messages(&play.sections[0].tasks),
+        vec![json!("main"), json!("main"), json!("twice"), json!("twice")]
+    );
+    assert_eq!(
+        play.sections[0].tasks[1]
+            .role
+            .as_ref()
+            .map(|r| r.params["port"].clone()),
+        Some(json!(2))
+    );
+    assert_eq!(
+        messages(&play.sections[1].tasks),
+        vec![json!("extra"), json!("main")]
+    );
+    assert_eq!(play.sections[1].tasks[0].tags, vec!["late"]);
+}
+
+#[test]
+fn roles_path_searched_after_playbook_roles() {
+    let dir = tempfile::tempdir().expect("create a temporary folder");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(shared.join("base/tasks")).expect("create role folder");
+    std::fs::write(shared.join("base/tasks/main.yml"), "- command: uptime\n").expect("write role");
+    std::fs::write(
+        dir.path().join("site.yml"),
+        "- hosts: all\n  roles: [base]\n",
+    )
+    .expect("write playbook");
+    let options = LoadOptions {
+        modules: MODULES,
+        roles_path: vec![shared.clone()],
+    };
+    let playbook = load(&dir.path().join("site.yml"), &options).expect("playbook loads");
+    let task = &playbook.plays[0].sections[0].tasks[0];
+    assert_eq!(
+        module_args(task),
+        ("command", json!({"_raw_params": "uptime"}))
+    );
+    assert_eq!(
+        task.role.as_ref().map(|r| r.path.clone()),
+        Some(shared.join("base"))
+    );
+}
+
+#[test]
+fn import_playbook_tags_reach_tasks() {
+    let (_dir, playbook) = load_ok(&[
+        ("site.yml", "- import_playbook: web.yml\n  tags: [web]\n"),
+        (
+            "web.yml",
+            "- hosts: web\n  tasks:\n    - command: uptime\n      tags: own\n",
+        ),
+    ]);
+    assert_eq!(
+        playbook.plays[0].sections[0].tasks[0].tags,
+        vec!["own", "web"]
+    );
+}
+
+#[test]
+fn loop_and_argument_errors() {
+    let report = load_error(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - debug: var=item\n      loop: [1]\n      with_items: [2]\n    - debug: var=item\n      loop_control:\n        loop_vra: x\n    - apt: name=x state=\"{{ wanted }}\" stat=present\n    - apt: nginx\n    - debug: var=item\n      with_fileglob: '*.conf'\n",
+    )]);
+    assert_eq!(
+        report,
+        "error: task has both `loop` and `with_items`\n  --> site.yml:5:7\n  |\n5 |       with_items: [2]\n  |       ^\n  = help: keep one of them\n\nerror: unknown `loop_control` keyword `loop_vra`\n  --> site.yml:8:9\n  |\n8 |         loop_vra: x\n  |         ^\n  = help: did you mean `loop_var`?\n\nerror: unknown argument `stat` for module `apt`\n  --> site.yml:9:40\n  |\n9 |     - apt: name=x state=\"{{ wanted }}\" stat=present\n  |                                        ^\n  = help: did you mean `state`?\n\nerror: module `apt` does not take free-form text `nginx`\n  --> site.yml:10:12\n   |\n10 |     - apt: nginx\n   |            ^\n  = help: write the arguments as `key=value` pairs or as a mapping\n\nerror: `with_fileglob` is not supported\n  --> site.yml:12:7\n   |\n12 |       with_fileglob: '*.conf'\n   |       ^\n  = help: use `loop` with a filter, or `with_items`, `with_list` or `with_dict`\n"
+    );
+}

@@ -241,6 +241,9 @@ impl Loader<'_> {
                 play.vars.insert(name.clone(), value.clone());
             }
             add_tags(&mut play.tags, &tags);
+            for section in &mut play.sections {
+                add_tags_to_tasks(&mut section.tasks, &tags);
+            }
         }
         plays
     }
@@ -514,6 +517,23 @@ impl Loader<'_> {
                 )),
             };
             self.errors.push(error);
+        }
+    }
+}
+
+/// Adds the tags of an `import_playbook` entry to every task of the imported plays.
+fn add_tags_to_tasks(tasks: &mut [Task], tags: &[String]) {
+    for task in tasks {
+        add_tags(&mut task.tags, tags);
+        if let TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } = &mut task.kind
+        {
+            add_tags_to_tasks(block, tags);
+            add_tags_to_tasks(rescue, tags);
+            add_tags_to_tasks(always, tags);
         }
     }
 }

@@ -564,6 +564,13 @@ impl Loader<'_> {
                     node.span.clone(),
                 );
             }
+            _ if written_as == "args" => self.errors.push(
+                node.error(format!(
+                    "`args` must be a mapping or a single template, not {}",
+                    node.kind()
+                ))
+                .with_help("write `args:` followed by `key: value` lines"),
+            ),
             _ => self.errors.push(node.error(format!(
                 "arguments of `{written_as}` must be a mapping or a `key=value` string, not {}",
                 node.kind()
