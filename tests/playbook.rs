@@ -564,7 +564,7 @@ fn missing_role_error() {
     let report = load_error(&[("site.yml", "- hosts: all\n  roles:\n    - nginx\n")]);
     assert_eq!(
         report,
-        "error: role `nginx` not found\n  --> site.yml:3:7\n  |\n3 |     - nginx\n  |       ^\n  = help: looked in `roles/nginx`, `nginx`\n"
+        "error: role `nginx` not found\n  --> site.yml:3:7\n  |\n3 |     - nginx\n  |       ^\n  = help: create the role in one of the folders searched: `roles/nginx`, `nginx`\n"
     );
 }
 

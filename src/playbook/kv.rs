@@ -162,7 +162,10 @@ fn unquote(value: &str) -> String {
     }
 }
 
-/// Decodes the backslash escapes that Ansible decodes in `key=value` values.
+/// Decodes `\n`, `\t`, `\r` and escaped quotes, backslashes, spaces and `=` in values.
+///
+/// NOTE: Ansible decodes every Python string escape here (`\u00e9`, `\x41`), but
+/// this keeps other escapes as written.
 fn decode_escapes(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut chars = value.chars();

@@ -62,7 +62,7 @@ pub(super) struct Loader<'a> {
     pub play: PlayState,
 }
 
-/// What the loader tracks while it loads one play.
+/// State of the loader while it loads one play.
 #[derive(Default)]
 pub(super) struct PlayState {
     /// The folder of the file that defines the play, where `roles/` is searched.
@@ -101,7 +101,7 @@ impl Loader<'_> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) => {
-                let message = format!("cannot read `{}`: {error}", path.display());
+                let message = format!("failed to read `{}`: {error}", path.display());
                 self.errors.push(match from {
                     Some(span) => Diagnostic::at(span, message),
                     None => Diagnostic::new(message),

@@ -91,7 +91,7 @@ pub struct Task {
     pub loop_var: String,
     /// `loop_control.label`, a template shown in place of the item.
     pub loop_label: Option<String>,
-    /// `loop_control.index_var`: the variable that holds the 0-based loop index.
+    /// `loop_control.index_var`: the name of the variable set to the 0-based loop index.
     pub index_var: Option<String>,
     pub register: Option<String>,
     pub notify: Vec<String>,
@@ -121,7 +121,7 @@ pub struct Task {
     pub span: Span,
 }
 
-/// How `with_items` and `with_dict` turn their rendered value into loop items.
+/// Conversion of a rendered `with_items` or `with_dict` value into loop items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoopConversion {
     /// `with_items`: list items that are lists are spliced in, one level deep.

@@ -305,7 +305,10 @@ impl Loader<'_> {
             request
                 .name_node
                 .error(format!("role `{name}` not found"))
-                .with_help(format!("looked in {}", list_paths(&candidates))),
+                .with_help(format!(
+                    "create the role in one of the folders searched: {}",
+                    list_paths(&candidates)
+                )),
         );
         None
     }
@@ -329,7 +332,7 @@ impl Loader<'_> {
                                 .keep(boolean(value, "allow_duplicates"))
                                 .unwrap_or(false)
                         }
-                        // Galaxy metadata and the rest describe the role; they change nothing here.
+                        // Galaxy metadata and the other keys only describe the role, so loading ignores them.
                         _ => {}
                     }
                 }

@@ -2,7 +2,7 @@
 //!
 //! Templates are only compiled here, never rendered, because variables come from
 //! the host at run time. Compiling with a plain `minijinja::Environment` catches
-//! syntax errors; unknown filters and undefined variables are run-time errors.
+//! syntax errors. Unknown filters and undefined variables are run-time errors.
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::yaml::{Node, NodeValue};
@@ -91,8 +91,8 @@ fn template_error(error: &minijinja::Error, text: &str, base: usize, span: &Span
 ///
 /// A block scalar's span is the start of its content, on the line after the `|`
 /// indicator. Only literal blocks keep the template's lines one to one with the
-/// file; plain, quoted and folded scalars are folded, so errors in them stay at
-/// the scalar's start.
+/// file. Plain, quoted and folded scalars are folded, so errors in them stay on
+/// the scalar's first line.
 fn line_in_block_scalar(
     span: &Span,
     text: &str,

@@ -19,7 +19,7 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Span};
 use crate::modules::ModuleSpec;
 use crate::yaml::{Node, NodeValue};
 
-/// The key of a task that says what it does.
+/// The task key that names the task's action.
 #[derive(Clone, Copy)]
 enum ActionKey {
     Module(&'static ModuleSpec),
@@ -64,8 +64,8 @@ struct Keywords<'n> {
 type ModuleArgs = (Map<String, Value>, Vec<(String, Span)>);
 
 impl Loader<'_> {
-    /// Loads one task. Includes return the included tasks, so the result may hold
-    /// any number of tasks; a task with errors returns none.
+    /// Loads one task. An include returns the tasks it pulls in, so the result may
+    /// contain any number of tasks. A task with errors returns none.
     pub(super) fn task(&mut self, node: &Node, scope: &Scope) -> Vec<Task> {
         let Some(entries) = node.as_map() else {
             self.errors
