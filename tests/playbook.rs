@@ -88,7 +88,29 @@ static DEBUG: ModuleSpec = ModuleSpec {
     build: never_built,
 };
 
-static MODULES: &[&ModuleSpec] = &[&APT, &COMMAND, &SERVICE, &COPY, &DEBUG];
+static SHELL: ModuleSpec = ModuleSpec {
+    name: "shell",
+    aliases: &["ansible.builtin.shell"],
+    params: &[
+        Param::new("chdir", ParamKind::Str),
+        Param::new("creates", ParamKind::Str),
+        Param::new("executable", ParamKind::Str),
+    ],
+    free_form: true,
+    kind: ModuleKind::Remote,
+    build: never_built,
+};
+
+static SET_FACT: ModuleSpec = ModuleSpec {
+    name: "set_fact",
+    aliases: &["ansible.builtin.set_fact"],
+    params: &[],
+    free_form: false,
+    kind: ModuleKind::Controller,
+    build: never_built,
+};
+
+static MODULES: &[&ModuleSpec] = &[&APT, &COMMAND, &SERVICE, &COPY, &DEBUG, &SHELL, &SET_FACT];
 
 /// Writes `files` into a new temporary folder and loads `site.yml` from it.
 fn load_files(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<Playbook, String>) {
@@ -719,5 +741,50 @@ fn loop_and_argument_errors() {
     assert_eq!(
         report,
         "error: task has both `loop` and `with_items`\n  --> site.yml:5:7\n  |\n5 |       with_items: [2]\n  |       ^\n  = help: keep one of them\n\nerror: unknown `loop_control` keyword `loop_vra`\n  --> site.yml:8:9\n  |\n8 |         loop_vra: x\n  |         ^\n  = help: did you mean `loop_var`?\n\nerror: unknown argument `stat` for module `apt`\n  --> site.yml:9:40\n  |\n9 |     - apt: name=x state=\"{{ wanted }}\" stat=present\n  |                                        ^\n  = help: did you mean `state`?\n\nerror: module `apt` does not take free-form text `nginx`\n  --> site.yml:10:12\n   |\n10 |     - apt: nginx\n   |            ^\n  = help: write the arguments as `key=value` pairs or as a mapping\n\nerror: `with_fileglob` is not supported\n  --> site.yml:12:7\n   |\n12 |       with_fileglob: '*.conf'\n   |       ^\n  = help: use `loop` with a filter, or `with_items`, `with_list` or `with_dict`\n"
+    );
+}
+
+#[test]
+fn shell_script_keeps_layout() {
+    let (_dir, playbook) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - shell: |\n        chdir=/srv\n        for f in *; do\n          echo \"$f\"\n        done\n    - set_fact:\n        port: 80\n        url: \"http://{{ host }}\"\n",
+    )]);
+    let tasks = &playbook.plays[0].sections[0].tasks;
+    assert_eq!(
+        module_args(&tasks[0]),
+        (
+            "shell",
+            json!({"chdir": "/srv", "_raw_params": "for f in *; do\n  echo \"$f\"\ndone"})
+        )
+    );
+    assert_eq!(
+        module_args(&tasks[1]),
+        ("set_fact", json!({"port": 80, "url": "http://{{ host }}"}))
+    );
+}
+
+#[test]
+fn role_qualified_notify_resolves() {
+    let (_dir, playbook) = load_ok(&[
+        (
+            "site.yml",
+            "- hosts: all\n  roles: [web]\n  tasks:\n    - command: /bin/true\n      notify: \"web : restart web\"\n",
+        ),
+        ("roles/web/handlers/main.yml", "- name: restart web\n  service: name=web state=restarted\n"),
+    ]);
+    let task = &playbook.plays[0].sections[0].tasks[0];
+    assert_eq!(task.notify, vec!["restart web"]);
+}
+
+#[test]
+fn condition_and_hosts_errors() {
+    let report = load_error(&[(
+        "site.yml",
+        "- hosts: \"\"\n  tasks:\n    - command: /bin/true\n      when: \"{{ x }} == 1\"\n",
+    )]);
+    assert_eq!(
+        report,
+        "error: `hosts` is empty\n  --> site.yml:1:10\n  |\n1 | - hosts: \"\"\n  |          ^\n  = help: use `all` or the name of an inventory group\n\nerror: invalid template syntax: unexpected `}`, expected `:`\n  --> site.yml:4:19\n  |\n4 |       when: \"{{ x }} == 1\"\n  |                   ^\n  = help: a condition is already an expression: write `x == 1`, not `{{ x }} == 1`\n"
     );
 }

@@ -102,45 +102,59 @@ pub(super) fn split_args(text: &str) -> Vec<Token> {
 ///
 /// With `split_key` returning false for a key, a `key=value` token stays in the
 /// free-form text, which is how `command: echo a=b` keeps `a=b` for the command.
+/// The free-form text keeps its original spacing and newlines, so a multi-line
+/// `shell: |` script runs as written.
 pub(super) fn parse_kv(text: &str, split_key: impl Fn(&str) -> bool) -> KeyValues {
+    let chars: Vec<char> = text.chars().collect();
     let mut result = KeyValues::default();
-    let mut raw: Vec<String> = Vec::new();
+    let mut raw = String::new();
+    let mut cursor = 0;
 
     for token in split_args(text) {
-        match find_unescaped_equals(&token.text) {
-            Some(position) => {
-                let key = token.text[..position].trim();
-                let valid_key = !key.is_empty()
-                    && key
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-                if valid_key && split_key(key) {
-                    let value = unquote(token.text[position + 1..].trim());
-                    result
-                        .pairs
-                        .push((key.to_string(), decode_escapes(&value), token.offset));
-                    continue;
+        let gap: String = chars[cursor..token.offset].iter().collect();
+        cursor = token.offset + token.text.chars().count();
+
+        if let Some((key, value)) = split_pair(&token.text) {
+            if split_key(&key) {
+                result.pairs.push((key, value, token.offset));
+                // The spaces before a removed pair go with it, but a line break stays.
+                if gap.contains('\n') {
+                    raw.push_str(&gap);
                 }
-            }
-            None if token.text.contains("\\=") => {
-                if raw.is_empty() {
-                    result.raw_offset = token.offset;
-                }
-                raw.push(token.text.replace("\\=", "="));
                 continue;
             }
-            None => {}
         }
-        if raw.is_empty() {
+        if raw.trim().is_empty() {
             result.raw_offset = token.offset;
         }
-        raw.push(token.text);
+        raw.push_str(&gap);
+        if find_unescaped_equals(&token.text).is_none() {
+            raw.push_str(&token.text.replace("\\=", "="));
+        } else {
+            raw.push_str(&token.text);
+        }
     }
 
-    if !raw.is_empty() {
-        result.raw = Some(raw.join(" "));
+    let trimmed = raw.trim();
+    if !trimmed.is_empty() {
+        result.raw = Some(trimmed.to_string());
     }
     result
+}
+
+/// Splits a `key=value` token whose key is a plain name, unquoting and decoding the value.
+fn split_pair(token: &str) -> Option<(String, String)> {
+    let position = find_unescaped_equals(token)?;
+    let key = token[..position].trim();
+    let valid_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if !valid_key {
+        return None;
+    }
+    let value = unquote(token[position + 1..].trim());
+    Some((key.to_string(), decode_escapes(&value)))
 }
 
 /// Returns the byte position of the first `=` not preceded by a backslash.
@@ -242,6 +256,21 @@ mod tests {
         assert_eq!(pairs(&kv), vec![("chdir", "/srv"), ("creates", "/x")]);
         assert_eq!(kv.raw.as_deref(), Some("echo a=b 'c d'"));
         assert_eq!(kv.raw_offset, 0);
+    }
+
+    #[test]
+    fn parse_kv_keeps_script_layout() {
+        let script = "chdir=/srv\nif true; then\n  echo  'a  b'\nfi\n";
+        let kv = parse_kv(script, |key| key == "chdir");
+        assert_eq!(pairs(&kv), vec![("chdir", "/srv")]);
+        assert_eq!(kv.raw.as_deref(), Some("if true; then\n  echo  'a  b'\nfi"));
+        assert_eq!(kv.raw_offset, 11);
+    }
+
+    #[test]
+    fn parse_kv_removes_pair_between_words() {
+        let kv = parse_kv("ls chdir=/x -l", |key| key == "chdir");
+        assert_eq!(kv.raw.as_deref(), Some("ls -l"));
     }
 
     #[test]

@@ -292,6 +292,13 @@ impl Loader<'_> {
                 "hosts" => {
                     hosts_given = true;
                     match string_list(value, "hosts", false) {
+                        Ok(patterns) if patterns.iter().all(|p| p.trim().is_empty()) => {
+                            self.errors.push(
+                                value
+                                    .error("`hosts` is empty")
+                                    .with_help("use `all` or the name of an inventory group"),
+                            )
+                        }
                         Ok(patterns) => play.hosts = patterns.join(","),
                         Err(error) => self.errors.push(error),
                     }
@@ -382,6 +389,11 @@ impl Loader<'_> {
         play.handlers = std::mem::take(&mut self.play.role_handlers);
         play.handlers.extend(own_handlers);
         self.check_notifies(&play.handlers);
+        for section in &mut play.sections {
+            unqualify_notifies(&mut section.tasks, &play.handlers);
+        }
+        let handlers_snapshot = play.handlers.clone();
+        unqualify_notifies(&mut play.handlers, &handlers_snapshot);
         Some(play)
     }
 
@@ -503,20 +515,49 @@ impl Loader<'_> {
     }
 
     fn check_notifies(&mut self, handlers: &[Task]) {
-        let mut names: Vec<&str> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         collect_handler_names(handlers, &mut names);
         for (notify, span) in std::mem::take(&mut self.play.notifies) {
-            if names.contains(&notify.as_str()) {
+            if names.contains(&notify) {
                 continue;
             }
             let mut error = Diagnostic::at(&span, format!("unknown handler `{notify}`"));
-            error = match did_you_mean(&notify, names.iter().copied()) {
+            error = match did_you_mean(&notify, names.iter().map(String::as_str)) {
                 Some(suggestion) => error.with_help(format!("did you mean `{suggestion}`?")),
                 None => error.with_help(format!(
                     "add a handler named `{notify}` or with `listen: {notify}` to the play"
                 )),
             };
             self.errors.push(error);
+        }
+    }
+}
+
+/// Rewrites `notify: ROLE : NAME` to `NAME` when ROLE has a handler NAME, so the
+/// executor matches handlers by name and topic only.
+fn unqualify_notifies(tasks: &mut [Task], handlers: &[Task]) {
+    for task in tasks {
+        for notify in &mut task.notify {
+            let Some((role, name)) = notify.split_once(" : ") else {
+                continue;
+            };
+            let defined = handlers.iter().any(|handler| {
+                handler.name.as_deref() == Some(name.trim())
+                    && handler.role.as_ref().is_some_and(|r| r.name == role.trim())
+            });
+            if defined {
+                *notify = name.trim().to_string();
+            }
+        }
+        if let TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } = &mut task.kind
+        {
+            unqualify_notifies(block, handlers);
+            unqualify_notifies(rescue, handlers);
+            unqualify_notifies(always, handlers);
         }
     }
 }
@@ -538,12 +579,17 @@ fn add_tags_to_tasks(tasks: &mut [Task], tags: &[String]) {
     }
 }
 
-fn collect_handler_names<'a>(handlers: &'a [Task], names: &mut Vec<&'a str>) {
+/// Collects the names a `notify` may use: handler names, `listen` topics, and
+/// Ansible's role-qualified `ROLE : NAME` form for role handlers.
+fn collect_handler_names(handlers: &[Task], names: &mut Vec<String>) {
     for handler in handlers {
         if let Some(name) = &handler.name {
-            names.push(name);
+            names.push(name.clone());
+            if let Some(role) = &handler.role {
+                names.push(format!("{} : {name}", role.name));
+            }
         }
-        names.extend(handler.listen.iter().map(String::as_str));
+        names.extend(handler.listen.iter().cloned());
         if let TaskKind::Block {
             block,
             rescue,

@@ -47,7 +47,12 @@ pub(super) fn check_expression(expr: &str, span: &Span) -> Option<Diagnostic> {
     let inner = strip_braces(expr);
     let error = env.compile_expression(inner).err()?;
     let base = expr.find(inner).unwrap_or(0);
-    Some(template_error(&error, expr, base, span))
+    let mut diagnostic = template_error(&error, expr, base, span);
+    if inner.contains("{{") {
+        diagnostic = diagnostic
+            .with_help("a condition is already an expression: write `x == 1`, not `{{ x }} == 1`");
+    }
+    Some(diagnostic)
 }
 
 /// Removes one surrounding `{{ }}`, which Ansible tolerates around conditions.

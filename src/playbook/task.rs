@@ -16,7 +16,7 @@ use super::syntax::{
 };
 use super::{Condition, LoopConversion, MetaAction, Task, TaskKind};
 use crate::diagnostic::{did_you_mean, Diagnostic, Span};
-use crate::modules::ModuleSpec;
+use crate::modules::{ModuleKind, ModuleSpec};
 use crate::yaml::{Node, NodeValue};
 
 /// The task key that names the task's action.
@@ -455,7 +455,16 @@ impl Loader<'_> {
 
         let mut args = Map::new();
         let mut arg_spans: Vec<(String, Span)> = Vec::new();
+        // Controller modules that declare no parameters, such as `set_fact`, take
+        // variable names as argument names.
+        let any_names = spec.params.is_empty() && spec.kind == ModuleKind::Controller;
         for (name, value, span) in raw {
+            if any_names {
+                arg_spans.retain(|(existing, _)| *existing != name);
+                arg_spans.push((name.clone(), span));
+                args.insert(name, value);
+                continue;
+            }
             let Some(canonical) = canonical_name(spec, &name) else {
                 let candidates = spec.params.iter().flat_map(|param| {
                     std::iter::once(param.name).chain(param.aliases.iter().copied())
