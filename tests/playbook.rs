@@ -222,7 +222,9 @@ const SITE: &str = r#"- name: web
       tags: extra
     - name: wait
       command: /bin/true
-      until: result is success
+      until:
+        - result is success
+        - "{{ result.rc == 0 }}"
   post_tasks:
     - name: announce
       debug: msg=done
@@ -428,7 +430,7 @@ fn valid_playbook_loops_and_includes() {
     let wait = &tasks[3];
     assert_eq!(
         wait.until.as_ref().map(|c| c.expr.as_str()),
-        Some("result is success")
+        Some("(result is success) and (result.rc == 0)")
     );
     assert_eq!(wait.retries, 3);
     assert_eq!(wait.delay, 5);

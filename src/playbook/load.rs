@@ -288,7 +288,12 @@ impl Loader<'_> {
         for (key, value) in entries {
             let name = key.scalar_string();
             match name.as_str() {
-                "name" => play.name = self.keep(string(value, "name")),
+                "name" => {
+                    play.name = self.keep(string(value, "name"));
+                    if let Some(name) = &play.name {
+                        self.errors.extend(check_template(name, &value.span));
+                    }
+                }
                 "hosts" => {
                     hosts_given = true;
                     match string_list(value, "hosts", false) {
@@ -356,6 +361,9 @@ impl Loader<'_> {
         }
         scope.tags = play.tags.clone();
 
+        // NOTE: Ansible flushes handlers once after roles and tasks together, but
+        // they are separate sections here, so an executor that flushes after every
+        // section runs role-notified handlers before `tasks`.
         let find = |wanted: &str| {
             task_lists
                 .iter()

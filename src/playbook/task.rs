@@ -28,6 +28,13 @@ enum ActionKey {
     Include(&'static str),
 }
 
+/// What a key of a task mapping is.
+enum TaskKey {
+    Action(ActionKey),
+    Keyword,
+    Unknown,
+}
+
 /// The keywords of one task, before the enclosing scope is applied.
 #[derive(Default)]
 struct Keywords<'n> {
@@ -83,9 +90,9 @@ impl Loader<'_> {
                 continue;
             };
             match self.classify(name) {
-                Some(Ok(action)) => actions.push((key, value, action)),
-                Some(Err(())) => keyword_entries.push((name, key, value)),
-                None => self.unknown_task_key(key, name),
+                TaskKey::Action(action) => actions.push((key, value, action)),
+                TaskKey::Keyword => keyword_entries.push((name, key, value)),
+                TaskKey::Unknown => self.unknown_task_key(key, name),
             }
         }
 
@@ -185,27 +192,27 @@ impl Loader<'_> {
         }
     }
 
-    /// Returns the action a task key names, `Err` for a keyword, `None` when unknown.
-    #[allow(clippy::result_unit_err)]
-    fn classify(&self, name: &str) -> Option<Result<ActionKey, ()>> {
+    fn classify(&self, name: &str) -> TaskKey {
         if name == "block" {
-            return Some(Ok(ActionKey::Block));
+            return TaskKey::Action(ActionKey::Block);
         }
         if TASK_KEYWORDS.contains(&name) {
-            return Some(Err(()));
+            return TaskKey::Keyword;
         }
         if META_ACTIONS.contains(&name) {
-            return Some(Ok(ActionKey::Meta));
+            return TaskKey::Action(ActionKey::Meta);
         }
         if let Some(include) = INCLUDE_ACTIONS.iter().find(|action| **action == name) {
-            return Some(Ok(ActionKey::Include(short_action(include))));
+            return TaskKey::Action(ActionKey::Include(short_action(include)));
         }
         self.options
             .modules
             .iter()
             .copied()
             .find(|spec| spec.name == name || spec.aliases.contains(&name))
-            .map(|spec| Ok(ActionKey::Module(spec)))
+            .map_or(TaskKey::Unknown, |spec| {
+                TaskKey::Action(ActionKey::Module(spec))
+            })
     }
 
     fn unknown_task_key(&mut self, key: &Node, name: &str) {
@@ -259,12 +266,7 @@ impl Loader<'_> {
                     keywords.failed_when = Some(conditions(value, "failed_when", &mut self.errors))
                 }
                 "until" => {
-                    let mut until = conditions(value, "until", &mut self.errors);
-                    if until.len() > 1 {
-                        self.errors
-                            .push(value.error("`until` must be one condition, not a list"));
-                    }
-                    keywords.until = until.pop();
+                    keywords.until = join_conditions(conditions(value, "until", &mut self.errors))
                 }
                 "loop" | "with_items" | "with_list" | "with_dict" => {
                     if let Some((previous, _)) = &keywords.r#loop {
@@ -881,4 +883,21 @@ fn check_loop_shape(keyword: &str, node: &Node) -> Result<(), Diagnostic> {
         .with_help(format!(
             "write {expected}, or a template such as `\"{{{{ my_items }}}}\"`"
         )))
+}
+
+/// Joins a list of conditions into one that holds when all of them hold, because
+/// Ansible accepts a list for `until` and `Task::until` stores one condition.
+fn join_conditions(mut conditions: Vec<Condition>) -> Option<Condition> {
+    if conditions.len() <= 1 {
+        return conditions.pop();
+    }
+    let expr = conditions
+        .iter()
+        .map(|condition| format!("({})", super::syntax::strip_braces(&condition.expr)))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    Some(Condition {
+        expr,
+        span: conditions[0].span.clone(),
+    })
 }
