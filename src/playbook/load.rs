@@ -417,14 +417,14 @@ impl Loader<'_> {
     }
 
     /// Reports a key that is neither a known nor an unsupported keyword.
-    pub(super) fn unknown_keyword(&mut self, key: &Node, what: &str, known: &[&str]) {
+    pub(super) fn unknown_keyword(&mut self, key: &Node, context: &str, known: &[&str]) {
         let name = key.scalar_string();
         if UNSUPPORTED_KEYWORDS.contains(&name.as_str()) {
             self.errors
                 .push(key.error(format!("`{name}` is not supported by vpsforge")));
             return;
         }
-        let mut error = key.error(format!("unknown {what} keyword `{name}`"));
+        let mut error = key.error(format!("unknown {context} keyword `{name}`"));
         if let Some(suggestion) = did_you_mean(&name, known.iter().copied()) {
             error = error.with_help(format!("did you mean `{suggestion}`?"));
         }

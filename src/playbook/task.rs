@@ -28,7 +28,7 @@ enum ActionKey {
     Include(&'static str),
 }
 
-/// What a key of a task mapping is.
+/// Kind of a key in a task mapping.
 enum TaskKey {
     Action(ActionKey),
     Keyword,
