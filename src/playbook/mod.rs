@@ -14,6 +14,15 @@ use serde_json::{Map, Value};
 use crate::diagnostic::{Diagnostics, Span};
 use crate::modules::ModuleSpec;
 
+mod keywords;
+mod kv;
+mod load;
+mod role;
+mod syntax;
+mod task;
+
+pub use syntax::is_template;
+
 #[derive(Debug)]
 pub struct Playbook {
     pub path: PathBuf,
@@ -41,6 +50,12 @@ pub struct Play {
     /// Batch sizes for rolling updates: numbers or percentages, the last one repeating.
     pub serial: Vec<Serial>,
     pub tags: Vec<String>,
+    /// The SSH user, overriding the inventory's `ansible_user` when set.
+    pub remote_user: Option<String>,
+    /// Whether a failure on one host ends the play for all hosts.
+    pub any_errors_fatal: bool,
+    /// The percentage of failed hosts in a batch above which the play stops.
+    pub max_fail_percentage: Option<f64>,
     pub span: Span,
 }
 
@@ -72,9 +87,14 @@ pub struct Task {
     pub when: Vec<Condition>,
     /// `loop`, or `with_items`/`with_list` converted to it: a list or a template string.
     pub r#loop: Option<Value>,
+    /// A conversion the executor applies to `loop` after rendering it. Set only when
+    /// the loop contains templates, because static values are converted at load time.
+    pub loop_conversion: Option<LoopConversion>,
     pub loop_var: String,
     /// `loop_control.label`, a template shown in place of the item.
     pub loop_label: Option<String>,
+    /// `loop_control.index_var`: the name of the variable set to the 0-based loop index.
+    pub index_var: Option<String>,
     pub register: Option<String>,
     pub notify: Vec<String>,
     /// Topics a handler also answers to.
@@ -94,8 +114,22 @@ pub struct Task {
     pub delay: u64,
     /// Task and block `vars`, block ones first.
     pub vars: Map<String, Value>,
+    /// Environment variables for the remote command; values may be templates.
+    pub environment: Map<String, Value>,
+    /// `delegate_to`, stored as written; the executor decides whether it supports it.
+    pub delegate_to: Option<String>,
+    pub run_once: bool,
     pub role: Option<Arc<Role>>,
     pub span: Span,
+}
+
+/// Conversion of a rendered `with_items` or `with_dict` value into loop items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopConversion {
+    /// `with_items`: list items that are lists are spliced in, one level deep.
+    FlattenOnce,
+    /// `with_dict`: a mapping becomes a list of `{key, value}` mappings.
+    DictToItems,
 }
 
 /// A `when`-style expression with where it was written, for error messages.
@@ -109,7 +143,10 @@ pub struct Condition {
 pub enum TaskKind {
     Action {
         module: &'static ModuleSpec,
-        /// Arguments as written, after `key=value` strings are split; strings may be templates.
+        /// Arguments as written, after `key=value` strings are split and aliases replaced by
+        /// the canonical names; strings may be templates. When the arguments are one
+        /// template string (`apt: "{{ apt_args }}"` or `args: "{{ x }}"`), that string is
+        /// stored as `_variable_params` and must render to a mapping.
         args: Map<String, Value>,
         /// Where each argument was written.
         arg_spans: Vec<(String, Span)>,
@@ -184,12 +221,9 @@ pub struct LoadOptions<'a> {
 }
 
 /// Loads and checks a playbook, collecting every error instead of stopping at the first.
+///
+/// Reads the playbook and every file it pulls in (imported playbooks, included
+/// task files, roles). Nothing here contacts a host or renders a template.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Playbook, Diagnostics> {
-    let _ = options;
-    let mut diagnostics = Diagnostics::default();
-    diagnostics.push(crate::diagnostic::Diagnostic::new(format!(
-        "cannot load `{}`: playbook loading is not built yet",
-        path.display()
-    )));
-    Err(diagnostics)
+    load::load_playbook(path, options)
 }
