@@ -50,8 +50,6 @@ pub struct Play {
     /// Batch sizes for rolling updates: numbers or percentages, the last one repeating.
     pub serial: Vec<Serial>,
     pub tags: Vec<String>,
-    /// The SSH user, overriding the inventory's `ansible_user` when set.
-    pub remote_user: Option<String>,
     /// Whether a failure on one host ends the play for all hosts.
     pub any_errors_fatal: bool,
     /// The percentage of failed hosts in a batch above which the play stops.
