@@ -59,7 +59,7 @@ pub(super) fn load(inventory: &mut Inventory, file: &Arc<SourceFile>, errors: &m
                 Some("vars") => Section::Vars,
                 Some("children") => Section::Children,
                 Some(other) => {
-                    let at = span.offset(0, group.len() + 2);
+                    let at = span.offset(0, group.chars().count() + 2);
                     errors.push(
                         Diagnostic::at(&at, format!("unknown section type `{other}` in `{line}`"))
                             .with_help(format!(

@@ -9,6 +9,8 @@ mod ini;
 mod literal;
 mod pattern;
 mod range;
+#[cfg(test)]
+mod tests;
 mod vars_dirs;
 mod yaml;
 
@@ -199,12 +201,7 @@ impl Inventory {
         group_names.sort();
         vars.insert("group_names".into(), Value::from(group_names));
 
-        let groups: Map<String, Value> = self
-            .groups
-            .keys()
-            .map(|name| (name.clone(), Value::from(self.hosts_of_group(name))))
-            .collect();
-        vars.insert("groups".into(), Value::Object(groups));
+        vars.insert("groups".into(), Value::Object(self.groups_map()));
 
         if let Some(file) = self.host_files.get(host) {
             vars.insert(
@@ -237,6 +234,15 @@ impl Inventory {
         let mut seen = BTreeSet::new();
         self.list_group("all", &mut seen, &mut out);
         Value::Object(out)
+    }
+
+    /// Returns the `groups` variable: every group with all its hosts, in inventory order.
+    /// It is the same for every host, so a caller can compute it once per play.
+    pub fn groups_map(&self) -> Map<String, Value> {
+        self.groups
+            .keys()
+            .map(|name| (name.clone(), Value::from(self.hosts_of_group(name))))
+            .collect()
     }
 
     /// Returns every host in a group or its descendants, in inventory order.
@@ -379,7 +385,8 @@ impl Inventory {
 
     /// Links top-level groups under `all` and fills `ungrouped` with the hosts that are
     /// in no group but `all`, as Ansible's `reconcile_inventory` does after loading.
-    fn reconcile(&mut self) {
+    /// `load` calls it; code that builds an inventory with `add_host` calls it last.
+    pub fn reconcile(&mut self) {
         let orphans: Vec<String> = self
             .groups
             .keys()

@@ -157,12 +157,15 @@ enum Matcher {
 impl Matcher {
     fn new(name: &str) -> Result<Matcher, Diagnostic> {
         if let Some(expression) = name.strip_prefix('~') {
-            // Python's `re.match` anchors at the start only.
-            return Regex::new(&format!("^(?:{expression})"))
+            // Python's `re.match` anchors at the start only. The expression is
+            // compiled alone first so that an error shows the user's text.
+            return Regex::new(expression)
+                .and_then(|_| Regex::new(&format!("^(?:{expression})")))
                 .map(Matcher::Regex)
                 .map_err(|error| {
                     Diagnostic::new(format!(
-                        "invalid regular expression in host pattern `{name}`: {error}"
+                        "invalid regular expression in host pattern `{name}`: {}",
+                        regex_reason(&error)
                     ))
                     .with_help("write a regular expression after `~`, such as `~web\\d+`")
                 });
@@ -173,7 +176,10 @@ impl Matcher {
         Regex::new(&glob_to_regex(name))
             .map(Matcher::Regex)
             .map_err(|error| {
-                Diagnostic::new(format!("invalid glob in host pattern `{name}`: {error}"))
+                Diagnostic::new(format!(
+                    "invalid glob in host pattern `{name}`: {}",
+                    regex_reason(&error)
+                ))
             })
     }
 
@@ -183,6 +189,14 @@ impl Matcher {
             Matcher::Regex(regex) => regex.is_match(candidate),
         }
     }
+}
+
+/// Returns the last line of a regex error, its reason: the lines above repeat the
+/// expression with a caret, which the diagnostic cannot place in the playbook.
+fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let reason = text.lines().last().unwrap_or_default();
+    reason.trim_start_matches("error: ").to_string()
 }
 
 /// Translates a shell glob to an anchored regular expression, as Python's
