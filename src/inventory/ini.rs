@@ -26,8 +26,8 @@ enum Section {
     Hosts,
     Vars,
     Children,
-    /// A section whose header was invalid: its lines are skipped, so that one
-    /// mistake gives one error.
+    /// A section with an invalid header. Its lines are skipped so that one mistake
+    /// gives one error.
     Invalid,
 }
 

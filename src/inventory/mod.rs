@@ -246,6 +246,8 @@ impl Inventory {
     }
 
     /// Returns every host in a group or its descendants, in inventory order.
+    // NOTE: Ansible lists a group's own hosts before those of its child groups, so
+    // `groups['site']` can order hosts differently there.
     pub fn hosts_of_group(&self, group: &str) -> Vec<String> {
         if group == "all" {
             return self.host_names();

@@ -6,6 +6,9 @@
 //! from `all`. Each term names groups or hosts, by exact name, by glob, or by
 //! regular expression after `~`, and may end in a subscript such as `web[0]`
 //! or `web[1:3]` that picks hosts by position.
+//!
+//! The result is in inventory order without duplicates, where Ansible keeps the
+//! order of the union terms (`db:web` lists `db` hosts first).
 
 use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
@@ -27,6 +30,13 @@ static SUBSCRIPT: LazyLock<Regex> = LazyLock::new(|| {
 
 pub(super) fn select(inventory: &Inventory, pattern: &str) -> Result<Vec<String>, Diagnostic> {
     let terms = split_terms(pattern);
+    if terms.is_empty() {
+        // Ansible reads an empty pattern as `all`, but a blank `hosts:` is more likely a mistake.
+        return Err(
+            Diagnostic::new(format!("host pattern `{pattern}` is empty"))
+                .with_help("write `all` to select every host, or a group or host name"),
+        );
+    }
     let mut unions = Vec::new();
     let mut intersections = Vec::new();
     let mut exclusions = Vec::new();
@@ -191,8 +201,8 @@ impl Matcher {
     }
 }
 
-/// Returns the last line of a regex error, its reason: the lines above repeat the
-/// expression with a caret, which the diagnostic cannot place in the playbook.
+/// Returns the reason of a regex error, which is its last line. The lines above
+/// repeat the expression with a caret that cannot point into the playbook.
 fn regex_reason(error: &regex::Error) -> String {
     let text = error.to_string();
     let reason = text.lines().last().unwrap_or_default();

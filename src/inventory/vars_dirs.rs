@@ -122,11 +122,11 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) {
             continue;
         }
         let extension = path.extension().and_then(|e| e.to_str());
-        let wanted = match extension {
+        let accepted = match extension {
             None => true,
             Some(extension) => EXTENSIONS.contains(&format!(".{extension}").as_str()),
         };
-        if wanted {
+        if accepted {
             files.push(path);
         }
     }
