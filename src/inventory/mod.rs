@@ -306,6 +306,7 @@ impl Inventory {
         Ok(())
     }
 
+    /// Returns the group named `name`, created empty when new.
     pub fn ensure_group(&mut self, name: &str) -> &mut Group {
         self.groups
             .entry(name.to_string())
@@ -494,6 +495,7 @@ impl Inventory {
             "ini" => ini::load(self, &file, errors),
             _ => match crate::yaml::parse(file.clone()) {
                 Ok(root) if yaml::looks_like_inventory(&root) => yaml::load(self, &root, errors),
+                Err(error) if yaml::starts_like_yaml(&file.text) => errors.push(error),
                 _ => ini::load(self, &file, errors),
             },
         }

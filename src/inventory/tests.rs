@@ -605,6 +605,18 @@ fn ini_errors_render_with_caret() {
 }
 
 #[test]
+fn extensionless_yaml_reports_yaml_error() {
+    let rendered = load_errors(
+        &[("hosts", "# fleet\nall:\n  hosts:\n    web1:\n   bad: 1\n")],
+        "hosts",
+    );
+    assert_eq!(
+        rendered,
+        "error: invalid YAML: while parsing a block mapping, did not find expected key\n  --> DIR/hosts:5:4\n  |\n5 |    bad: 1\n  |    ^\n  = help: check the indentation and quoting on this line and the one above\n"
+    );
+}
+
+#[test]
 fn vars_file_errors_render_with_caret() {
     let cases: &[(&str, &str, &str)] = &[
         (

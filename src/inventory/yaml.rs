@@ -1,11 +1,17 @@
 //! Ansible's YAML inventory format: top-level groups, each a mapping with `hosts`
 //! (host name to variables), `vars` and `children` (nested groups of the same shape).
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::{port_vars, range, Inventory};
 use crate::diagnostic::{did_you_mean, Diagnostics};
 use crate::yaml::{Node, NodeValue};
+
+static YAML_KEY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.-]+:$").expect("valid regex"));
 
 const GROUP_KEYS: [&str; 3] = ["hosts", "vars", "children"];
 
@@ -18,6 +24,20 @@ pub(super) fn looks_like_inventory(root: &Node) -> bool {
             .iter()
             .all(|(_, value)| matches!(value.value, NodeValue::Map(_) | NodeValue::Null)),
         _ => false,
+    }
+}
+
+/// Returns whether the first line that is not blank or a comment is `---` or a
+/// bare mapping key such as `all:`, which no INI inventory contains. A file without
+/// an extension that starts so and fails to parse reports its YAML error.
+pub(super) fn starts_like_yaml(text: &str) -> bool {
+    let first = text
+        .lines()
+        .map(str::trim_end)
+        .find(|line| !line.trim().is_empty() && !line.trim_start().starts_with(['#', ';']));
+    match first {
+        Some(line) => line == "---" || YAML_KEY.is_match(line),
+        None => false,
     }
 }
 
