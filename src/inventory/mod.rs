@@ -500,9 +500,11 @@ impl Inventory {
             },
         }
 
+        // Ansible sets `inventory_file` to the absolute path of the source.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         for host in self.host_names() {
             if !before.contains(&host) {
-                self.host_files.insert(host, path.to_path_buf());
+                self.host_files.insert(host, absolute.clone());
             }
         }
     }

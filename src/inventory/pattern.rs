@@ -270,7 +270,7 @@ impl Subscript {
             Some(end) if end != 0 => {
                 let end = if end == -1 { len - 1 } else { end };
                 let start = self.start.clamp(0, len) as usize;
-                let stop = (end + 1).clamp(0, len) as usize;
+                let stop = end.saturating_add(1).clamp(0, len) as usize;
                 hosts
                     .get(start..stop.max(start))
                     .map(<[String]>::to_vec)
@@ -278,7 +278,7 @@ impl Subscript {
             }
             _ => {
                 let index = if self.start < 0 {
-                    len + self.start
+                    len.saturating_add(self.start)
                 } else {
                     self.start
                 };
@@ -300,10 +300,11 @@ fn split_subscript(term: &str) -> (&str, Option<Subscript>) {
         return (term, None);
     };
     let name = captures.get(1).map_or(term, |m| m.as_str());
+    // A number too large for `i64` is past the last host, so it selects nothing.
     let number = |index: usize| {
         captures
             .get(index)
-            .and_then(|m| m.as_str().parse::<i64>().ok())
+            .map(|m| m.as_str().parse::<i64>().unwrap_or(i64::MAX))
     };
     let subscript = match number(2) {
         Some(index) => Subscript {

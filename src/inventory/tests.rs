@@ -417,6 +417,9 @@ fn pattern_table() {
         ("ungrouped", vec!["lone"]),
         ("staging, lone", vec!["lone", "stage1"]),
         ("web:&staging", vec![]),
+        ("web[7]", vec![]),
+        ("web[99999999999999999999]", vec![]),
+        ("web[1:99999999999999999999]", vec![web[1], web[2]]),
     ];
     for (pattern, expected) in cases {
         assert_eq!(
