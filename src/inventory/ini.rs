@@ -4,7 +4,6 @@
 //! `name key=value ...`, `[NAME:vars]` sets group variables as `key=value`, and
 //! `[NAME:children]` lists child groups. Every value goes through Python's
 //! `ast.literal_eval` rules (see `literal`), and stays a string when they fail.
-//! Ansible only warns about a section of an unknown type; this loader rejects it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -39,10 +38,14 @@ struct Reference {
 }
 
 pub(super) fn load(inventory: &mut Inventory, file: &Arc<SourceFile>, errors: &mut Diagnostics) {
-    let mut declared: Vec<String> = inventory.groups.keys().cloned().collect();
-    let mut references: BTreeMap<String, Reference> = BTreeMap::new();
-    let mut group = "ungrouped".to_string();
-    let mut section = Section::Hosts;
+    let mut loader = Loader {
+        declared: inventory.groups.keys().cloned().collect(),
+        references: BTreeMap::new(),
+        group: "ungrouped".to_string(),
+        section: Section::Hosts,
+        inventory,
+        errors,
+    };
 
     for (index, raw) in file.text.lines().enumerate() {
         let line = raw.trim();
@@ -53,102 +56,142 @@ pub(super) fn load(inventory: &mut Inventory, file: &Arc<SourceFile>, errors: &m
         let span = Span::new(file.clone(), index + 1, indent + 1);
 
         if let Some(captures) = SECTION.captures(line) {
-            group = captures[1].to_string();
-            section = match captures.get(2).map(|m| m.as_str()) {
-                None => Section::Hosts,
-                Some("vars") => Section::Vars,
-                Some("children") => Section::Children,
-                Some(other) => {
-                    let at = span.offset(0, group.chars().count() + 2);
-                    errors.push(
-                        Diagnostic::at(&at, format!("unknown section type `{other}` in `{line}`"))
-                            .with_help(format!(
-                                "write `[{group}]` for hosts, `[{group}:vars]` for variables or `[{group}:children]` for child groups"
-                            )),
-                    );
-                    Section::Invalid
-                }
-            };
-            if section == Section::Invalid {
-                continue;
-            }
-            inventory.ensure_group(&group);
-            if section == Section::Vars {
-                references.entry(group.clone()).or_insert_with(|| Reference {
-                    span: span.clone(),
-                    message: format!("section `[{group}:vars]` sets variables of group `{group}`, which is not defined"),
-                    help: format!("add a `[{group}]` section with its hosts, or a `[{group}:children]` section"),
-                });
-            } else {
-                declared.push(group.clone());
-            }
+            let suffix = captures.get(2).map(|m| m.as_str());
+            loader.section_header(&captures[1], suffix, line, &span);
             continue;
         }
         if line.starts_with('[') && line.ends_with(']') {
-            errors.push(
+            loader.errors.push(
                 Diagnostic::at(&span, format!("invalid section header `{line}`")).with_help(
                     "a section header is `[NAME]`, `[NAME:vars]` or `[NAME:children]`, with no spaces",
                 ),
             );
-            section = Section::Invalid;
+            loader.section = Section::Invalid;
             continue;
         }
 
-        match section {
+        match loader.section {
             Section::Hosts => {
-                if let Err(error) = load_host_line(inventory, &group, line, &span) {
-                    errors.push(error);
+                if let Err(error) = load_host_line(loader.inventory, &loader.group, line, &span) {
+                    loader.errors.push(error);
                 }
             }
-            Section::Vars => match line.split_once('=') {
-                Some((key, value)) => {
-                    let value = parse_value(value.trim());
-                    inventory
-                        .ensure_group(&group)
-                        .vars
-                        .insert(key.trim().to_string(), value);
-                }
-                None => errors.push(
-                    Diagnostic::at(
-                        &span,
-                        format!("expected `key=value` in `[{group}:vars]`, found `{line}`"),
-                    )
-                    .with_help("write one `name=value` line per variable"),
-                ),
-            },
-            Section::Children => {
-                let Some(captures) = GROUP_NAME.captures(line) else {
-                    errors.push(
-                        Diagnostic::at(
-                            &span,
-                            format!("invalid group name `{line}` in `[{group}:children]`"),
-                        )
-                        .with_help("list one group name per line, without spaces or `:`"),
-                    );
-                    continue;
-                };
-                let child = captures[1].to_string();
-                if let Err(message) = inventory.add_child(&group, &child) {
-                    errors.push(Diagnostic::at(&span, message));
-                    continue;
-                }
-                references
-                    .entry(child.clone())
-                    .or_insert_with(|| Reference {
-                        span: span.clone(),
-                        message: format!("group `{child}` in `[{group}:children]` is not defined"),
-                        help: format!(
-                            "add a `[{child}]` section, which may be empty, or remove this line"
-                        ),
-                    });
-            }
+            Section::Vars => loader.vars_line(line, &span),
+            Section::Children => loader.children_line(line, &span),
             Section::Invalid => {}
         }
     }
 
-    for (name, reference) in references {
-        if !declared.contains(&name) {
-            errors
+    loader.report_undefined_groups();
+}
+
+/// The state of one INI file being read: the current section and the groups it
+/// refers to, which must be declared somewhere in the file or in an earlier source.
+struct Loader<'a> {
+    inventory: &'a mut Inventory,
+    errors: &'a mut Diagnostics,
+    group: String,
+    section: Section,
+    declared: Vec<String>,
+    references: BTreeMap<String, Reference>,
+}
+
+impl Loader<'_> {
+    fn section_header(&mut self, group: &str, suffix: Option<&str>, line: &str, span: &Span) {
+        self.group = group.to_string();
+        self.section = match suffix {
+            None => Section::Hosts,
+            Some("vars") => Section::Vars,
+            Some("children") => Section::Children,
+            Some(other) => {
+                let at = span.offset(0, group.chars().count() + 2);
+                self.errors.push(
+                    Diagnostic::at(&at, format!("unknown section type `{other}` in `{line}`"))
+                        .with_help(format!(
+                            "write `[{group}]` for hosts, `[{group}:vars]` for variables or `[{group}:children]` for child groups"
+                        )),
+                );
+                Section::Invalid
+            }
+        };
+        if self.section == Section::Invalid {
+            return;
+        }
+
+        self.inventory.ensure_group(group);
+        if self.section == Section::Vars {
+            self.references.entry(group.to_string()).or_insert_with(|| Reference {
+                span: span.clone(),
+                message: format!(
+                    "section `[{group}:vars]` sets variables of group `{group}`, which is not defined"
+                ),
+                help: format!(
+                    "add a `[{group}]` section with its hosts, or a `[{group}:children]` section"
+                ),
+            });
+        } else {
+            self.declared.push(group.to_string());
+        }
+    }
+
+    fn vars_line(&mut self, line: &str, span: &Span) {
+        let group = &self.group;
+        match line.split_once('=') {
+            Some((key, value)) => {
+                let value = parse_value(value.trim());
+                self.inventory
+                    .ensure_group(group)
+                    .vars
+                    .insert(key.trim().to_string(), value);
+            }
+            None => self.errors.push(
+                Diagnostic::at(
+                    span,
+                    format!("expected `key=value` in `[{group}:vars]`, found `{line}`"),
+                )
+                .with_help("write one `name=value` line per variable"),
+            ),
+        }
+    }
+
+    fn children_line(&mut self, line: &str, span: &Span) {
+        let group = &self.group;
+        let Some(captures) = GROUP_NAME.captures(line) else {
+            self.errors.push(
+                Diagnostic::at(
+                    span,
+                    format!("invalid group name `{line}` in `[{group}:children]`"),
+                )
+                .with_help("list one group name per line, without spaces or `:`"),
+            );
+            return;
+        };
+        let child = captures[1].to_string();
+        if let Err(message) = self.inventory.add_child(group, &child) {
+            self.errors.push(Diagnostic::at(span, message));
+            return;
+        }
+        self.references
+            .entry(child.clone())
+            .or_insert_with(|| Reference {
+                span: span.clone(),
+                message: format!("group `{child}` in `[{group}:children]` is not defined"),
+                help: format!("add a `[{child}]` section, which may be empty, or remove this line"),
+            });
+    }
+
+    /// Reports, in line order, every group referred to but never declared, which
+    /// ansible-core rejects too.
+    fn report_undefined_groups(self) {
+        let mut undefined: Vec<Reference> = self
+            .references
+            .into_iter()
+            .filter(|(name, _)| !self.declared.contains(name))
+            .map(|(_, reference)| reference)
+            .collect();
+        undefined.sort_by_key(|reference| reference.span.line);
+        for reference in undefined {
+            self.errors
                 .push(Diagnostic::at(&reference.span, reference.message).with_help(reference.help));
         }
     }

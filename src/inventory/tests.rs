@@ -590,6 +590,10 @@ fn ini_errors_render_with_caret() {
             "error: host range `[01:5]` must give begin and end with the same number of digits in `web[01:5]`\n  --> DIR/hosts:2:1\n  |\n2 | web[01:5]\n  | ^\n",
         ),
         (
+            "[prod:children]\nzeta\nalpha\n",
+            "error: group `zeta` in `[prod:children]` is not defined\n  --> DIR/hosts:2:1\n  |\n2 | zeta\n  | ^\n  = help: add a `[zeta]` section, which may be empty, or remove this line\n\nerror: group `alpha` in `[prod:children]` is not defined\n  --> DIR/hosts:3:1\n  |\n3 | alpha\n  | ^\n  = help: add a `[alpha]` section, which may be empty, or remove this line\n",
+        ),
+        (
             "[web:vars]\nx\n[web]\n",
             "error: expected `key=value` in `[web:vars]`, found `x`\n  --> DIR/hosts:2:1\n  |\n2 | x\n  | ^\n  = help: write one `name=value` line per variable\n",
         ),
