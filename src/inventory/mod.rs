@@ -123,6 +123,11 @@ impl Inventory {
         Ok(())
     }
 
+    /// Returns the host named `name`, if the inventory declares it.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|host| host.name == name)
+    }
+
     /// Returns the hosts a pattern selects, in inventory order: `all`, `*`, a group, a
     /// host, globs, `a:b` or `a,b` (union), `a:&b` (intersection), `a:!b` (difference).
     pub fn select(&self, pattern: &str) -> Result<Vec<String>, Diagnostic> {

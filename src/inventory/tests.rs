@@ -352,6 +352,8 @@ fn host_list_source() {
     assert_eq!(inventory.hosts_of_group("ungrouped"), names);
     assert_eq!(inventory.host_vars("web1")["ansible_port"], json!(2222));
     assert!(inventory.host_vars("web2").is_empty());
+    assert!(inventory.host("web2").is_some());
+    assert!(inventory.host("web3").is_none());
 }
 
 #[test]
