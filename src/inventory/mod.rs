@@ -542,7 +542,7 @@ fn port_vars(port: Option<u16>) -> Map<String, Value> {
     vars
 }
 
-/// Copies `source` over `target`; a key set in both takes the value from `source`
+/// Copies `source` over `target`. A key set in both takes the value from `source`
 /// whole, as Ansible's default `hash_behaviour=replace` does.
 fn extend(target: &mut Map<String, Value>, source: &Map<String, Value>) {
     for (key, value) in source {
