@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::cli::{ApplyArgs, Format, InventoryArgs, ValidateArgs};
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -266,7 +266,7 @@ pub fn inventory(args: &InventoryArgs) -> i32 {
         }
         Value::Object(inventory.host_vars(host))
     } else {
-        list_json(&inventory)
+        inventory.to_list_json()
     };
     match serde_json::to_string_pretty(&output) {
         Ok(text) => {
@@ -278,31 +278,4 @@ pub fn inventory(args: &InventoryArgs) -> i32 {
             EXIT_ERROR
         }
     }
-}
-
-/// Returns the inventory in the shape of `ansible-inventory --list`.
-fn list_json(inventory: &Inventory) -> Value {
-    let mut root = Map::new();
-    let hostvars: Map<String, Value> = inventory
-        .hosts
-        .iter()
-        .map(|host| {
-            (
-                host.name.clone(),
-                Value::Object(inventory.host_vars(&host.name)),
-            )
-        })
-        .collect();
-    root.insert("_meta".into(), json!({ "hostvars": hostvars }));
-    for (name, group) in &inventory.groups {
-        let mut entry = Map::new();
-        if !group.hosts.is_empty() {
-            entry.insert("hosts".into(), json!(group.hosts));
-        }
-        if !group.children.is_empty() {
-            entry.insert("children".into(), json!(group.children));
-        }
-        root.insert(name.clone(), Value::Object(entry));
-    }
-    Value::Object(root)
 }

@@ -44,28 +44,7 @@ pub(super) struct HostState {
 
 impl HostState {
     pub fn new(name: &str, inventory: &Inventory) -> HostState {
-        let mut magic_vars = Map::new();
-        magic_vars.insert("inventory_hostname".into(), json!(name));
-        magic_vars.insert(
-            "inventory_hostname_short".into(),
-            json!(name.split('.').next().unwrap_or(name)),
-        );
-        let mut group_names: Vec<String> = inventory
-            .groups_of(name)
-            .into_iter()
-            .filter(|g| g != "all")
-            .collect();
-        group_names.sort();
-        magic_vars.insert("group_names".into(), json!(group_names));
-        let groups: Map<String, Value> = inventory
-            .groups
-            .keys()
-            .map(|group| {
-                let members = inventory.select(group).unwrap_or_default();
-                (group.clone(), json!(members))
-            })
-            .collect();
-        magic_vars.insert("groups".into(), Value::Object(groups));
+        let magic_vars = inventory.magic_vars(name);
         HostState {
             name: name.to_string(),
             inventory_vars: inventory.host_vars(name),

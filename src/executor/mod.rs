@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use crate::inventory::Inventory;
-use crate::playbook::{MetaAction, Play, Playbook, Serial, Task, TaskKind};
+use crate::playbook::{MetaAction, Play, Playbook, SectionKind, Serial, Task, TaskKind};
 use crate::report::{Event, HostResult, Redactor, Reporter, Stats, Status};
 use crate::secret::Secret;
 use crate::template::Templar;
@@ -235,7 +235,7 @@ impl Runner<'_> {
             self.gather_facts(context, states, &all).await;
         }
 
-        for section in &play.sections {
+        for (index, section) in play.sections.iter().enumerate() {
             let active: BTreeSet<usize> = all
                 .iter()
                 .copied()
@@ -245,7 +245,14 @@ impl Runner<'_> {
                 .run_list(context, &section.tasks, states, &active)
                 .await;
             self.mark_failed(states, &failed);
-            self.flush_handlers(context, states, false).await;
+            // Ansible flushes handlers after pre_tasks, after roles and tasks together, and
+            // after post_tasks, so role tasks and play tasks share one flush.
+            let next = play.sections.get(index + 1).map(|s| s.kind);
+            let roles_then_tasks =
+                section.kind == SectionKind::Roles && next == Some(SectionKind::Tasks);
+            if !roles_then_tasks {
+                self.flush_handlers(context, states, false).await;
+            }
         }
         // Handlers notified before a host failed still run for it, so a changed
         // configuration is never left unloaded.
@@ -390,8 +397,15 @@ impl Runner<'_> {
                             name: &task_title(task),
                             hosts: active.len(),
                         });
+                        // NOTE: `run_once` runs the task on the first host only and does not copy
+                        // its registered result to the other hosts, as Ansible does.
+                        let targets: BTreeSet<usize> = if task.run_once {
+                            active.iter().take(1).copied().collect()
+                        } else {
+                            active.clone()
+                        };
                         let results = self
-                            .on_hosts(states, &active, |state| async move {
+                            .on_hosts(states, &targets, |state| async move {
                                 self.run_task(context, state, task).await
                             })
                             .await;

@@ -9,10 +9,13 @@ use super::{PlayContext, Runner};
 use crate::modules::{
     BuildContext, ExecOutput, HostView, ModuleError, ModuleKind, ModuleSpec, Plan,
 };
-use crate::playbook::{Condition, Task, TaskKind};
+use crate::playbook::{Condition, LoopConversion, Task, TaskKind};
 use crate::report::{HostResult, Status};
 use crate::template::TemplateError;
 use crate::transport::Become;
+
+/// Where the loader puts module arguments given as one template (`args: "{{ x }}"`).
+const VARIABLE_PARAMS: &str = "_variable_params";
 
 const NO_LOG_MESSAGE: &str = "the output has been hidden due to no_log: true";
 
@@ -130,7 +133,7 @@ impl Runner<'_> {
         let vars = self.task_vars(state, context, task);
         let items = match &task.r#loop {
             None => None,
-            Some(spec) => match self.loop_items(spec, &vars) {
+            Some(spec) => match self.loop_items(spec, task.loop_conversion, &vars) {
                 Ok(items) => Some(items),
                 Err(message) => {
                     let outcome = Outcome::failed(format!("{}: {message}", task.span));
@@ -159,6 +162,9 @@ impl Runner<'_> {
                         "ansible_loop".into(),
                         json!({"index": index + 1, "index0": index}),
                     );
+                    if let Some(name) = &task.index_var {
+                        item_vars.insert(name.clone(), json!(index));
+                    }
                     let label = self.item_label(task, &item, &item_vars);
                     let outcome = self.run_iteration(context, state, task, item_vars).await;
                     any_changed |= outcome.status == Status::Changed;
@@ -202,15 +208,38 @@ impl Runner<'_> {
         }
     }
 
-    fn loop_items(&self, spec: &Value, vars: &Map<String, Value>) -> Result<Vec<Value>, String> {
+    fn loop_items(
+        &self,
+        spec: &Value,
+        conversion: Option<LoopConversion>,
+        vars: &Map<String, Value>,
+    ) -> Result<Vec<Value>, String> {
         let rendered = self
             .templar
             .render_value(spec, &Value::Object(vars.clone()))
             .map_err(|e| format!("cannot render the loop: {e}"))?;
-        match rendered {
-            Value::Array(items) => Ok(items),
-            Value::Null => Ok(Vec::new()),
-            other => Err(format!(
+        match (conversion, rendered) {
+            (_, Value::Null) => Ok(Vec::new()),
+            (Some(LoopConversion::DictToItems), Value::Object(map)) => Ok(map
+                .into_iter()
+                .map(|(key, value)| json!({"key": key, "value": value}))
+                .collect()),
+            (Some(LoopConversion::FlattenOnce), Value::Array(items)) => Ok(items
+                .into_iter()
+                .flat_map(|item| match item {
+                    Value::Array(inner) => inner,
+                    other => vec![other],
+                })
+                .collect()),
+            (Some(LoopConversion::FlattenOnce), Value::String(item)) => {
+                Ok(vec![Value::String(item)])
+            }
+            (Some(LoopConversion::DictToItems), other) => Err(format!(
+                "with_dict needs a mapping, not {}",
+                crate::modules::args::json_kind(&other)
+            )),
+            (_, Value::Array(items)) => Ok(items),
+            (_, other) => Err(format!(
                 "the loop must be a list, not {}",
                 crate::modules::args::json_kind(&other)
             )),
@@ -380,9 +409,36 @@ impl Runner<'_> {
         else {
             return Outcome::failed("not a module task");
         };
+        if let Some(target) = &task.delegate_to {
+            return Outcome::failed(format!(
+                "{}: `delegate_to: {target}` is not supported; run the task in a play for that host",
+                task.span
+            ));
+        }
         let vars_value = Value::Object(vars.clone());
         let mut rendered = Map::new();
-        for (name, value) in args {
+        if let Some(template) = args.get(VARIABLE_PARAMS) {
+            match self.templar.render_value(template, &vars_value) {
+                Ok(Value::Object(map)) => rendered.extend(map),
+                Ok(other) => {
+                    return Outcome::failed(format!(
+                        "{}: the module arguments must render to a mapping, not {}",
+                        task.span,
+                        crate::modules::args::json_kind(&other)
+                    ))
+                }
+                Err(error) => {
+                    return Outcome::failed(format!(
+                        "{}: cannot render the module arguments: {}",
+                        task.span, error.message
+                    ))
+                }
+            }
+        }
+        for (name, value) in args
+            .iter()
+            .filter(|(name, _)| name.as_str() != VARIABLE_PARAMS)
+        {
             match self.templar.render_value(value, &vars_value) {
                 Ok(Value::String(s)) if s == crate::template::OMIT_MARKER => {}
                 Ok(value) => {

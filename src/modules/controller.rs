@@ -27,7 +27,7 @@ pub static DEBUG: ModuleSpec = ModuleSpec {
 pub static SET_FACT: ModuleSpec = ModuleSpec {
     name: "set_fact",
     aliases: &["ansible.builtin.set_fact"],
-    params: &[Param::new("*", ParamKind::Raw)],
+    params: &[],
     free_form: false,
     kind: ModuleKind::Controller,
     build: not_remote,

@@ -29,7 +29,7 @@ pub struct ModuleSpec {
     pub name: &'static str,
     /// Other accepted names: fully qualified (`ansible.builtin.apt`) and legacy ones.
     pub aliases: &'static [&'static str],
-    /// Declared arguments. A param named `*` accepts any argument name, for `set_fact`.
+    /// Declared arguments. A controller module with none (`set_fact`) accepts any argument name.
     pub params: &'static [Param],
     /// Whether the module takes a free-form string (`command: ls -l`, `shell: ...`),
     /// which is stored as the `_raw_params` argument.
