@@ -1,5 +1,9 @@
 //! Shell snippets shared by modules: quoting, probing paths, atomic file writes.
 
+use serde_json::{Map, Value};
+
+use super::{Change, Diff, ModuleError, Param, ParamKind};
+
 /// Quotes `word` for a POSIX shell. Every value placed in a remote script goes through here.
 pub fn quote(word: &str) -> String {
     let bytes: Vec<u8> = shell_quote::Sh::quote_vec(word);
@@ -34,8 +38,35 @@ pub fn atomic_write_script(
     use base64::Engine as _;
 
     let encoded = base64::engine::general_purpose::STANDARD.encode(content);
-    let mut lines = base64_lines(&encoded);
-    lines.push('\n');
+    let mut fill = String::from("base64 -d > \"$vf_tmp\" <<'VPSFORGE_CONTENT_END'\n");
+    fill.push_str(&base64_lines(&encoded));
+    fill.push('\n');
+    fill.push_str("VPSFORGE_CONTENT_END\n");
+    replace_through_temp_script(path, &fill, attrs, validate, backup)
+}
+
+/// Returns a script that copies the host file `source` to `path` atomically, with
+/// the same temporary file, attributes, validation and backup as [`atomic_write_script`].
+pub fn atomic_copy_script(
+    source: &str,
+    path: &str,
+    attrs: &FileAttrs,
+    validate: Option<&str>,
+    backup: bool,
+) -> String {
+    let fill = format!("cat -- {} > \"$vf_tmp\"\n", quote(source));
+    replace_through_temp_script(path, &fill, attrs, validate, backup)
+}
+
+/// Wraps `fill`, a snippet that writes the new content to `$vf_tmp`, in the steps
+/// that give the temporary file its attributes, validate it and rename it over `path`.
+fn replace_through_temp_script(
+    path: &str,
+    fill: &str,
+    attrs: &FileAttrs,
+    validate: Option<&str>,
+    backup: bool,
+) -> String {
     let target = quote(path);
     let mut script = String::new();
     script.push_str("set -e\n");
@@ -43,9 +74,7 @@ pub fn atomic_write_script(
     script.push_str("vf_dir=$(dirname -- \"$vf_target\")\n");
     script.push_str("vf_tmp=$(mktemp \"$vf_dir/.vpsforge.XXXXXXXX\")\n");
     script.push_str("trap 'rm -f \"$vf_tmp\"' EXIT\n");
-    script.push_str("base64 -d > \"$vf_tmp\" <<'VPSFORGE_CONTENT_END'\n");
-    script.push_str(&lines);
-    script.push_str("VPSFORGE_CONTENT_END\n");
+    script.push_str(fill);
     // Keep the current attributes of an existing file unless the task sets them.
     script.push_str("if [ -e \"$vf_target\" ]; then chown --reference=\"$vf_target\" \"$vf_tmp\" 2>/dev/null || true; chmod --reference=\"$vf_target\" \"$vf_tmp\"; else chmod 0644 \"$vf_tmp\"; fi\n");
     if let Some(owner) = &attrs.owner {
@@ -112,6 +141,511 @@ pub fn split_sections(output: &str) -> Vec<(String, String)> {
 /// Returns a shell line that prints the `==> NAME <==` header of a section.
 pub fn section_header(name: &str) -> String {
     format!("printf '%s\\n' {}\n", quote(&format!("==> {name} <==")))
+}
+
+/// Largest file whose content a path probe returns by default, so that diffs need
+/// no second round trip.
+pub const CONTENT_LIMIT: u64 = 1024 * 1024;
+
+/// What a path probe reads about one path.
+#[derive(Debug, Clone, Copy)]
+pub struct PathProbe {
+    /// Whether a symbolic link is reported as its target (`stat -L`) or as itself.
+    pub follow: bool,
+    /// Whether regular files get their SHA-1 and SHA-256 checksums.
+    pub checksums: bool,
+    /// Regular files up to this size in bytes get their content; 0 skips content of
+    /// non-empty files.
+    pub content_limit: u64,
+}
+
+impl PathProbe {
+    /// Returns shell lines that print the state of the path in the shell variable
+    /// `var` as `key=value` lines, which [`parse_path_state`] reads. A missing path
+    /// prints `kind=absent` and the lines never fail.
+    pub fn script(&self, var: &str) -> String {
+        let path = format!("\"${var}\"");
+        let format = "kind=%F\\nuid=%u\\ngid=%g\\nowner=%U\\ngroup=%G\\nmode=%a\\nsize=%s\\nmtime=%Y\\ninode=%d:%i\\n";
+        let follow = if self.follow { "-L " } else { "" };
+        let regular = if self.follow {
+            format!("[ -f {path} ] && [ -r {path} ]")
+        } else {
+            format!("[ -f {path} ] && [ ! -L {path} ] && [ -r {path} ]")
+        };
+        let mut script = String::new();
+        script.push_str(&format!(
+            "if [ -e {path} ]; then stat {follow}--printf='{format}' -- {path}\n"
+        ));
+        script.push_str(&format!(
+            "elif [ -L {path} ]; then stat --printf='{format}' -- {path}\n"
+        ));
+        script.push_str("else echo kind=absent\nfi\n");
+        script.push_str(&format!(
+            "if [ -L {path} ]; then printf 'link_target=%s\\n' \"$(readlink -- {path})\"; fi\n"
+        ));
+        script.push_str(&format!(
+            "if [ -L {path} ]; then printf 'real_path=%s\\n' \"$(readlink -f -- {path})\"; fi\n"
+        ));
+        if self.checksums {
+            script.push_str(&format!(
+                "if {regular}; then printf 'sha1=%s\\nsha256=%s\\n' \"$(sha1sum < {path} | cut -d' ' -f1)\" \"$(sha256sum < {path} | cut -d' ' -f1)\"; fi\n"
+            ));
+        }
+        script.push_str(&format!(
+            "if {regular} && [ \"$(stat -L -c %s -- {path})\" -le {} ]; then printf 'content=%s\\n' \"$(base64 -w0 < {path})\"; fi\n",
+            self.content_limit
+        ));
+        script
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PathKind {
+    #[default]
+    Absent,
+    File,
+    Directory,
+    Link,
+    /// A socket, fifo or device, with `stat`'s name for it.
+    Other(String),
+}
+
+/// The state of one path, as a path probe reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathState {
+    pub kind: PathKind,
+    pub uid: u32,
+    pub gid: u32,
+    /// The owner's name, or `UNKNOWN` when the uid has none.
+    pub owner: String,
+    pub group: String,
+    /// Permission bits including setuid, setgid and sticky.
+    pub mode: u32,
+    pub size: u64,
+    /// Modification time in seconds since the epoch.
+    pub mtime: i64,
+    /// Device and inode number as `DEV:INODE`, to recognise hard links.
+    pub inode: String,
+    /// The target of a symbolic link, as `readlink` prints it.
+    pub link_target: Option<String>,
+    /// The canonical path of a symbolic link's final target.
+    pub real_path: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    /// The content of a regular file within the probe's size limit.
+    pub content: Option<Vec<u8>>,
+}
+
+impl PathState {
+    pub fn exists(&self) -> bool {
+        self.kind != PathKind::Absent
+    }
+
+    /// Returns the mode as Ansible prints it, such as `0644`.
+    pub fn mode_string(&self) -> String {
+        format_mode(self.mode)
+    }
+}
+
+/// Parses the output of [`PathProbe::script`].
+pub fn parse_path_state(output: &str) -> Result<PathState, ModuleError> {
+    use base64::Engine as _;
+
+    let values = parse_key_values(output);
+    let kind = match values.get("kind").map(String::as_str) {
+        Some("absent") => PathKind::Absent,
+        Some("regular file") | Some("regular empty file") => PathKind::File,
+        Some("directory") => PathKind::Directory,
+        Some("symbolic link") => PathKind::Link,
+        Some(other) => PathKind::Other(other.to_string()),
+        None => return Err(ModuleError::Probe(format!(
+            "the path probe printed no `kind` line, which means `stat` failed on the host: `{}`",
+            output.trim()
+        ))),
+    };
+    if kind == PathKind::Absent {
+        return Ok(PathState::default());
+    }
+
+    let number = |key: &str| -> Result<u64, ModuleError> {
+        let text = values.get(key).map(String::as_str).unwrap_or("");
+        text.trim().parse::<u64>().map_err(|_| {
+            ModuleError::Probe(format!(
+                "the path probe printed `{key}={text}`, which is not a number"
+            ))
+        })
+    };
+    let mode_text = values.get("mode").map(String::as_str).unwrap_or("");
+    let mode = u32::from_str_radix(mode_text.trim(), 8).map_err(|_| {
+        ModuleError::Probe(format!(
+            "the path probe printed `mode={mode_text}`, which is not an octal mode"
+        ))
+    })?;
+    let content = match values.get("content") {
+        Some(encoded) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|error| {
+                    ModuleError::Probe(format!(
+                        "the path probe printed invalid base64 content: {error}"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+
+    Ok(PathState {
+        kind,
+        uid: number("uid")? as u32,
+        gid: number("gid")? as u32,
+        owner: values.get("owner").cloned().unwrap_or_default(),
+        group: values.get("group").cloned().unwrap_or_default(),
+        mode,
+        size: number("size")?,
+        mtime: values
+            .get("mtime")
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or_default(),
+        inode: values.get("inode").cloned().unwrap_or_default(),
+        link_target: values.get("link_target").cloned(),
+        real_path: values.get("real_path").cloned(),
+        sha1: values.get("sha1").cloned(),
+        sha256: values.get("sha256").cloned(),
+        content,
+    })
+}
+
+/// Returns the section named `name` of a probe output, or an error naming it.
+pub fn section<'a>(sections: &'a [(String, String)], name: &str) -> Result<&'a str, ModuleError> {
+    sections
+        .iter()
+        .find(|(section_name, _)| section_name == name)
+        .map(|(_, body)| body.as_str())
+        .ok_or_else(|| {
+            ModuleError::Probe(format!(
+                "the probe output has no `{name}` section, which means the probe script failed on the host"
+            ))
+        })
+}
+
+/// Formats permission bits as Ansible prints them: `0644`, `1777`.
+pub fn format_mode(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+/// Reads the `mode` argument as text: a string as given, an integer as its octal
+/// digits (YAML 1.1 reads `0644` as the integer 420, which Ansible takes as bits).
+/// The mode is checked here so that a bad mode fails before the host is contacted.
+pub fn opt_mode(args: &super::Args, name: &str) -> Result<Option<String>, ModuleError> {
+    let text = match args.get(name) {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(number)) => match number.as_u64() {
+            Some(bits) => format!("{bits:o}"),
+            None => {
+                return Err(ModuleError::InvalidArgument(format!(
+                    "argument `{name}` must be an octal string such as \"0644\" or a symbolic mode such as \"u=rw,g=r,o=r\", not `{number}`"
+                )))
+            }
+        },
+        Some(serde_json::Value::String(text)) => text.trim().to_string(),
+        Some(other) => {
+            return Err(ModuleError::InvalidArgument(format!(
+                "argument `{name}` must be a mode string, not {}",
+                super::args::json_kind(other)
+            )))
+        }
+    };
+    resolve_mode(&text, 0, false).map_err(|reason| {
+        ModuleError::InvalidArgument(format!("argument `{name}` is invalid: {reason}"))
+    })?;
+    Ok(Some(text))
+}
+
+/// Computes the permission bits that `chmod SPEC` gives a path whose bits are
+/// `current`. `SPEC` is octal (`0644`) or symbolic (`u=rw,g=r,o=r`, `a+X`, `g=u`).
+/// As Ansible does, a symbolic clause without a user class applies to all classes
+/// and ignores the umask.
+pub fn resolve_mode(spec: &str, current: u32, is_dir: bool) -> Result<u32, String> {
+    if spec.is_empty() {
+        return Err("the mode is empty".to_string());
+    }
+    if spec.chars().all(|c| c.is_ascii_digit()) {
+        return match u32::from_str_radix(spec, 8) {
+            Ok(bits) if bits <= 0o7777 => Ok(bits),
+            _ => Err(format!(
+                "`{spec}` is not an octal mode between 0000 and 7777"
+            )),
+        };
+    }
+
+    let mut mode = current & 0o7777;
+    for clause in spec.split(',') {
+        let invalid =
+            || format!("`{clause}` is not a symbolic mode clause such as `u=rw` or `g+x`");
+        let operator_at = clause.find(['+', '-', '=']).ok_or_else(invalid)?;
+        let who = &clause[..operator_at];
+        if !who.chars().all(|c| "ugoa".contains(c)) {
+            return Err(invalid());
+        }
+        let classes: Vec<char> = if who.is_empty() || who.contains('a') {
+            vec!['u', 'g', 'o']
+        } else {
+            who.chars().collect()
+        };
+
+        let mut rest = &clause[operator_at..];
+        while let Some(operator) = rest.chars().next() {
+            let perms_end = rest[1..]
+                .find(['+', '-', '='])
+                .map_or(rest.len(), |at| at + 1);
+            let perms = &rest[1..perms_end];
+            rest = &rest[perms_end..];
+
+            let mut bits = 0;
+            let mut cleared = 0;
+            for class in &classes {
+                let shift = class_shift(*class);
+                cleared |= 0o7 << shift;
+                match class {
+                    'u' if !is_dir => cleared |= 0o4000,
+                    'g' if !is_dir => cleared |= 0o2000,
+                    'o' => cleared |= 0o1000,
+                    _ => {}
+                }
+                if let Some(source) = perms.chars().next().filter(|c| "ugo".contains(*c)) {
+                    if perms.len() != 1 {
+                        return Err(invalid());
+                    }
+                    bits |= ((mode >> class_shift(source)) & 0o7) << shift;
+                    continue;
+                }
+                for perm in perms.chars() {
+                    bits |= match perm {
+                        'r' => 0o4 << shift,
+                        'w' => 0o2 << shift,
+                        'x' => 0o1 << shift,
+                        'X' if is_dir || current & 0o111 != 0 => 0o1 << shift,
+                        'X' => 0,
+                        's' if *class == 'u' => 0o4000,
+                        's' if *class == 'g' => 0o2000,
+                        's' => 0,
+                        't' if *class == 'o' => 0o1000,
+                        't' => 0,
+                        _ => return Err(invalid()),
+                    };
+                }
+            }
+            match operator {
+                '+' => mode |= bits,
+                '-' => mode &= !bits,
+                _ => mode = (mode & !cleared) | bits,
+            }
+        }
+    }
+    Ok(mode)
+}
+
+fn class_shift(class: char) -> u32 {
+    match class {
+        'u' => 6,
+        'g' => 3,
+        _ => 0,
+    }
+}
+
+/// Rewrites a symbolic mode so that `chmod` applies clauses without a user class to
+/// all classes regardless of the umask, as [`resolve_mode`] computes them.
+pub fn chmod_spec(spec: &str) -> String {
+    spec.split(',')
+        .map(|clause| {
+            if clause.starts_with(['+', '-', '=']) {
+                format!("a{clause}")
+            } else {
+                clause.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The owner, group and mode changes that bring an existing path to `attrs`, with
+/// the script lines that make them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttrPlan {
+    pub changes: Vec<Change>,
+    pub script: String,
+}
+
+/// Compares `attrs` with the probed `state` of `path`. The mode of a symbolic link
+/// is left alone because Linux ignores it, and its owner is changed with `chown -h`.
+pub fn plan_attrs(
+    path: &str,
+    attrs: &FileAttrs,
+    state: &PathState,
+) -> Result<AttrPlan, ModuleError> {
+    let mut plan = AttrPlan::default();
+    let is_link = state.kind == PathKind::Link;
+    let no_follow = if is_link { "-h " } else { "" };
+
+    if let Some(owner) = &attrs.owner {
+        if *owner != state.owner && *owner != state.uid.to_string() {
+            plan.changes.push(Change {
+                summary: format!("owner of `{path}` {} -> {owner}", state.owner),
+                diff: None,
+            });
+            plan.script.push_str(&format!(
+                "chown {no_follow}{} -- {}\n",
+                quote(owner),
+                quote(path)
+            ));
+        }
+    }
+    if let Some(group) = &attrs.group {
+        if *group != state.group && *group != state.gid.to_string() {
+            plan.changes.push(Change {
+                summary: format!("group of `{path}` {} -> {group}", state.group),
+                diff: None,
+            });
+            plan.script.push_str(&format!(
+                "chgrp {no_follow}{} -- {}\n",
+                quote(group),
+                quote(path)
+            ));
+        }
+    }
+    if let (Some(spec), false) = (&attrs.mode, is_link) {
+        let wanted = resolve_mode(spec, state.mode, state.kind == PathKind::Directory).map_err(
+            |reason| ModuleError::InvalidArgument(format!("argument `mode` is invalid: {reason}")),
+        )?;
+        if wanted != state.mode & 0o7777 {
+            plan.changes.push(Change {
+                summary: format!(
+                    "mode of `{path}` {} -> {}",
+                    format_mode(state.mode),
+                    format_mode(wanted)
+                ),
+                diff: None,
+            });
+            plan.script.push_str(&format!(
+                "chmod {} -- {}\n",
+                format_mode(wanted),
+                quote(path)
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+/// Returns the attributes to give a file that is written anew: the mode resolved to
+/// octal against the current mode, or against 0644 for a new file, as written files
+/// start with that mode.
+pub fn resolved_write_attrs(
+    attrs: &FileAttrs,
+    current: Option<&PathState>,
+) -> Result<FileAttrs, ModuleError> {
+    let base = current
+        .filter(|state| state.exists())
+        .map_or(0o644, |state| state.mode);
+    let mode = match &attrs.mode {
+        Some(spec) => Some(format_mode(resolve_mode(spec, base, false).map_err(
+            |reason| ModuleError::InvalidArgument(format!("argument `mode` is invalid: {reason}")),
+        )?)),
+        None => None,
+    };
+    Ok(FileAttrs {
+        owner: attrs.owner.clone(),
+        group: attrs.group.clone(),
+        mode,
+    })
+}
+
+/// Returns a before/after diff of a file, or `None` when either side is not text
+/// (invalid UTF-8 or a NUL byte) or larger than [`CONTENT_LIMIT`], where a summary
+/// line is all that is shown. An absent file has empty `before` text.
+pub fn content_diff(header: &str, before: Option<&[u8]>, after: &[u8]) -> Option<Diff> {
+    let as_text = |bytes: &[u8]| -> Option<String> {
+        if bytes.len() as u64 > CONTENT_LIMIT || bytes.contains(&0) {
+            return None;
+        }
+        String::from_utf8(bytes.to_vec()).ok()
+    };
+    Some(Diff {
+        header: header.to_string(),
+        before: as_text(before.unwrap_or_default())?,
+        after: as_text(after)?,
+    })
+}
+
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::Digest as _;
+    hex::encode(sha1::Sha1::digest(bytes))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Parses the `backup=PATH` line that a write script prints after a backup.
+pub fn backup_file(output: &str) -> Option<String> {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix("backup="))
+        .map(String::from)
+}
+
+/// Reads the shared file attribute arguments `owner`, `group` and `mode`.
+pub fn file_attrs(args: &super::Args) -> Result<FileAttrs, ModuleError> {
+    Ok(FileAttrs {
+        owner: super::args::opt_str(args, "owner")?,
+        group: super::args::opt_str(args, "group")?,
+        mode: opt_mode(args, "mode")?,
+    })
+}
+
+/// Checks a `validate` argument: Ansible requires the `%s` placeholder.
+pub fn opt_validate(args: &super::Args) -> Result<Option<String>, ModuleError> {
+    let validate = super::args::opt_str(args, "validate")?;
+    if let Some(command) = &validate {
+        if !command.contains("%s") {
+            return Err(ModuleError::InvalidArgument(format!(
+                "argument `validate` must contain `%s` for the path of the file to check, not `{command}`"
+            )));
+        }
+    }
+    Ok(validate)
+}
+
+/// The `owner`, `group` and `mode` arguments that every file module takes.
+pub const FILE_ATTR_PARAMS: [Param; 7] = [
+    Param::new("owner", ParamKind::Str),
+    Param::new("group", ParamKind::Str),
+    Param::new("mode", ParamKind::Mode),
+    Param::new("seuser", ParamKind::Str),
+    Param::new("serole", ParamKind::Str),
+    Param::new("setype", ParamKind::Str),
+    Param::new("selevel", ParamKind::Str),
+];
+
+/// Adds the registered fields Ansible returns for a path: `owner`, `group`, `mode`,
+/// `uid`, `gid`, `size` and `state`.
+pub fn insert_path_fields(result: &mut Map<String, Value>, state: &PathState) {
+    let kind = match &state.kind {
+        PathKind::Absent => "absent",
+        PathKind::File => "file",
+        PathKind::Directory => "directory",
+        PathKind::Link => "link",
+        PathKind::Other(_) => "file",
+    };
+    result.insert("state".into(), Value::from(kind));
+    if state.exists() {
+        result.insert("owner".into(), Value::from(state.owner.clone()));
+        result.insert("group".into(), Value::from(state.group.clone()));
+        result.insert("uid".into(), Value::from(state.uid));
+        result.insert("gid".into(), Value::from(state.gid));
+        result.insert("mode".into(), Value::from(state.mode_string()));
+        result.insert("size".into(), Value::from(state.size));
+    }
 }
 
 #[cfg(test)]
