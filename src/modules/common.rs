@@ -258,10 +258,12 @@ pub fn parse_path_state(output: &str) -> Result<PathState, ModuleError> {
         Some("directory") => PathKind::Directory,
         Some("symbolic link") => PathKind::Link,
         Some(other) => PathKind::Other(other.to_string()),
-        None => return Err(ModuleError::Probe(format!(
+        None => {
+            return Err(ModuleError::Probe(format!(
             "the path probe printed no `kind` line, which means `stat` failed on the host: `{}`",
             output.trim()
-        ))),
+        )))
+        }
     };
     if kind == PathKind::Absent {
         return Ok(PathState::default());
@@ -766,5 +768,107 @@ mod tests {
             1,
             "temporary file left behind"
         );
+    }
+}
+
+/// Helpers for the module tests: building an action from JSON arguments, planning
+/// against probe output and running scripts with `sh`.
+#[cfg(test)]
+pub mod test_support {
+    use super::super::{
+        Action, Args, BuildContext, ExecOutput, HostView, ModuleSpec, Plan, Predictions,
+    };
+    use super::ModuleError;
+    use serde_json::Value;
+
+    pub fn build_with(
+        spec: &ModuleSpec,
+        args: Value,
+        search_paths: &[std::path::PathBuf],
+    ) -> Result<Box<dyn Action>, ModuleError> {
+        let args: Args = serde_json::from_value(args).expect("test arguments are a mapping");
+        let render = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map(|text| text.replace("{{ name }}", "world"))
+                .map_err(|error| ModuleError::Failed(error.to_string()))
+        };
+        let context = BuildContext {
+            search_paths,
+            render_template: &render,
+            facts: &Value::Null,
+        };
+        (spec.build)(&args, &context)
+    }
+
+    pub fn build(spec: &ModuleSpec, args: Value) -> Result<Box<dyn Action>, ModuleError> {
+        build_with(spec, args, &[])
+    }
+
+    pub fn plan_with(
+        action: &dyn Action,
+        stdout: &str,
+        check_mode: bool,
+        predicted: &Predictions,
+    ) -> Result<Plan, ModuleError> {
+        let host = HostView {
+            check_mode,
+            facts: &Value::Null,
+            predicted,
+        };
+        let output = ExecOutput {
+            exit_code: 0,
+            stdout: stdout.to_string(),
+            stderr: String::new(),
+        };
+        action.plan(&output, &host)
+    }
+
+    pub fn plan(action: &dyn Action, stdout: &str) -> Plan {
+        plan_with(action, stdout, false, &Predictions::default()).expect("plan succeeds")
+    }
+
+    /// Runs `script` with `sh` and returns its output; the exit status is in `exit_code`.
+    pub fn run_sh(script: &str) -> ExecOutput {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh runs");
+        ExecOutput {
+            exit_code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts that `sh -n` accepts `script`.
+    pub fn assert_syntax(script: &str) {
+        let output = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh runs");
+        assert!(
+            output.status.success(),
+            "sh -n rejects the script: {}\n{script}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Probes, plans and applies `action` for real, then probes and plans again,
+    /// returning both plans.
+    pub fn apply_twice(action: &dyn Action) -> (Plan, Plan) {
+        let first = plan(action, &run_sh(&action.probe().expect("a probe")).stdout);
+        if let Some(script) = &first.apply {
+            let output = run_sh(script);
+            assert_eq!(
+                output.exit_code, 0,
+                "apply failed: {}\n{script}",
+                output.stderr
+            );
+        }
+        let second = plan(action, &run_sh(&action.probe().expect("a probe")).stdout);
+        (first, second)
     }
 }
