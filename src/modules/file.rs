@@ -507,11 +507,13 @@ impl File {
                 kind_name_of(other),
                 self.path
             ),
-            other => return Err(ModuleError::Failed(format!(
+            other => {
+                return Err(ModuleError::Failed(format!(
                 "refusing to convert from {} to symlink for `{}`: set `force: true` to replace it",
                 kind_name_of(other),
                 self.path
-            ))),
+            )))
+            }
         };
         script.push_str(&format!("ln -sfn -- {} {path}\n", quote(&link_src)));
         script.push_str(&self.link_owner_script());

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 pub mod args;
 pub mod common;
+pub mod copy;
 pub mod file;
 pub mod stat;
 
@@ -231,7 +232,7 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    static MODULES: &[&ModuleSpec] = &[&stat::SPEC, &file::SPEC];
+    static MODULES: &[&ModuleSpec] = &[&stat::SPEC, &file::SPEC, &copy::SPEC];
     MODULES
 }
 
