@@ -19,6 +19,7 @@ pub mod common;
 pub mod copy;
 pub mod file;
 pub mod stat;
+pub mod template;
 
 pub type Args = Map<String, Value>;
 
@@ -232,7 +233,7 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    static MODULES: &[&ModuleSpec] = &[&stat::SPEC, &file::SPEC, &copy::SPEC];
+    static MODULES: &[&ModuleSpec] = &[&stat::SPEC, &file::SPEC, &copy::SPEC, &template::SPEC];
     MODULES
 }
 
