@@ -193,7 +193,8 @@ impl PathProbe {
         }
         script.push_str(&format!(
             "if {regular} && [ \"$(stat -L -c %s -- {path})\" -le {} ]; then printf 'content=%s\\n' \"$(base64 -w0 < {path})\"; fi\n",
-            self.content_limit
+            // `test` compares signed 64-bit numbers, so a larger limit would be an error.
+            self.content_limit.min(i64::MAX as u64)
         ));
         script
     }
@@ -648,6 +649,67 @@ pub fn insert_path_fields(result: &mut Map<String, Value>, state: &PathState) {
         result.insert("mode".into(), Value::from(state.mode_string()));
         result.insert("size".into(), Value::from(state.size));
     }
+}
+
+/// Returns a probe script for a file that a module edits on the controller: its
+/// state with the full content, whatever its size, and whether its folder exists.
+pub fn edit_probe(path: &str) -> String {
+    let probe = PathProbe {
+        follow: true,
+        checksums: true,
+        content_limit: u64::MAX,
+    };
+    let mut script = format!("vf_path={}\n", quote(path));
+    script.push_str(&section_header("file"));
+    script.push_str(&probe.script("vf_path"));
+    script.push_str(&section_header("parent"));
+    script.push_str("if [ -d \"$(dirname -- \"$vf_path\")\" ]; then echo parent=1; fi\n");
+    script
+}
+
+/// The probed state of an edited file: the file and whether its folder exists.
+pub fn parse_edit_probe(output: &str) -> Result<(PathState, bool), ModuleError> {
+    let sections = split_sections(output);
+    let state = parse_path_state(section(&sections, "file")?)?;
+    let parent_exists = parse_key_values(section(&sections, "parent")?).contains_key("parent");
+    Ok((state, parent_exists))
+}
+
+/// Returns a script that writes the edited `content` to `path`, but first checks
+/// that the file still has the content it had when it was probed, so that an edit
+/// made in between is not lost. A changed file makes the script exit with status 4.
+/// A symbolic link is written through to its target, as Ansible does.
+pub fn guarded_edit_script(
+    path: &str,
+    probed: &PathState,
+    content: &[u8],
+    attrs: &FileAttrs,
+    validate: Option<&str>,
+    backup: bool,
+) -> Result<String, ModuleError> {
+    let quoted = quote(path);
+    let message = quote(&format!(
+        "`{path}` changed after it was read, so the edit was not written: run the task again"
+    ));
+    let mut script = String::from("set -e\n");
+    match &probed.sha256 {
+        Some(sha256) => script.push_str(&format!(
+            "if [ \"$(sha256sum < {quoted} | cut -d' ' -f1)\" != {} ]; then echo {message} >&2; exit 4; fi\n",
+            quote(sha256)
+        )),
+        None => {
+            script.push_str(&format!(
+                "if [ -e {quoted} ]; then echo {message} >&2; exit 4; fi\n"
+            ));
+            script.push_str(&format!("mkdir -p -- \"$(dirname -- {quoted})\"\n"));
+        }
+    }
+    let write_path = probed.real_path.as_deref().unwrap_or(path);
+    let attrs = resolved_write_attrs(attrs, Some(probed))?;
+    script.push_str(&atomic_write_script(
+        write_path, content, &attrs, validate, backup,
+    ));
+    Ok(script)
 }
 
 #[cfg(test)]

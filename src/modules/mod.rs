@@ -18,6 +18,7 @@ pub mod args;
 pub mod common;
 pub mod copy;
 pub mod file;
+pub mod lineinfile;
 pub mod stat;
 pub mod template;
 
@@ -233,7 +234,13 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    static MODULES: &[&ModuleSpec] = &[&stat::SPEC, &file::SPEC, &copy::SPEC, &template::SPEC];
+    static MODULES: &[&ModuleSpec] = &[
+        &stat::SPEC,
+        &file::SPEC,
+        &copy::SPEC,
+        &template::SPEC,
+        &lineinfile::SPEC,
+    ];
     MODULES
 }
 
