@@ -712,6 +712,46 @@ pub fn guarded_edit_script(
     Ok(script)
 }
 
+/// The content an edit starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseContent {
+    /// The file's content on the host.
+    Existing(Vec<u8>),
+    /// The content an earlier task would write, in check mode.
+    Predicted(Vec<u8>),
+    /// An earlier task would create the file with content unknown in check mode.
+    PredictedUnknown,
+    Missing,
+}
+
+/// Finds the content an edit of `path` starts from: the probed content, or in check
+/// mode the content an earlier task would write.
+pub fn base_content(
+    path: &str,
+    state: &PathState,
+    host: &super::HostView,
+) -> Result<BaseContent, ModuleError> {
+    if state.exists() {
+        return state
+            .content
+            .clone()
+            .map(BaseContent::Existing)
+            .ok_or_else(|| {
+                ModuleError::Probe(format!(
+                    "the probe did not return the content of `{path}`: check that it is readable"
+                ))
+            });
+    }
+    if !host.check_mode {
+        return Ok(BaseContent::Missing);
+    }
+    Ok(match host.predicted.files.get(path) {
+        Some(Some(content)) => BaseContent::Predicted(content.clone()),
+        Some(None) => BaseContent::PredictedUnknown,
+        None => BaseContent::Missing,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

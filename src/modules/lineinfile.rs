@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 
 use super::args::{bool_or, choice, opt_str, req_str};
 use super::common::{
-    backup_file, content_diff, edit_probe, file_attrs, guarded_edit_script, opt_validate,
-    parse_edit_probe, plan_attrs, FileAttrs, PathKind, PathState, FILE_ATTR_PARAMS,
+    backup_file, base_content, content_diff, edit_probe, file_attrs, guarded_edit_script,
+    opt_validate, parse_edit_probe, plan_attrs, AttrPlan, BaseContent, FileAttrs, PathKind,
+    PathState, FILE_ATTR_PARAMS,
 };
 use super::{
     Action, Args, BuildContext, Change, ExecOutput, HostView, ModuleError, ModuleKind, ModuleSpec,
@@ -471,26 +472,18 @@ impl Action for LineInFile {
         }
 
         let mut note = "";
-        let original: Option<Vec<u8>> = if state.exists() {
-            Some(state.content.clone().ok_or_else(|| {
-                ModuleError::Probe(format!(
-                    "the probe did not return the content of `{path}`: check that it is readable"
-                ))
-            })?)
-        } else if host.check_mode && host.predicted.files.contains_key(path) {
-            match host.predicted.files.get(path).cloned().flatten() {
-                Some(content) => {
-                    note = " (in the content an earlier task would write)";
-                    Some(content)
-                }
-                None => {
-                    return Ok(Plan::unchanged(format!(
-                        "`{path}` would be created by an earlier task with unknown content, so its lines are checked on a real run"
-                    )))
-                }
+        let original = match base_content(path, &state, host)? {
+            BaseContent::Existing(content) => Some(content),
+            BaseContent::Predicted(content) => {
+                note = " (in the content an earlier task would write)";
+                Some(content)
             }
-        } else {
-            None
+            BaseContent::PredictedUnknown => {
+                return Ok(Plan::unchanged(format!(
+                    "`{path}` would be created by an earlier task with unknown content, so its lines are checked on a real run"
+                )))
+            }
+            BaseContent::Missing => None,
         };
 
         let outcome = match (&self.edit, &original) {
@@ -531,7 +524,12 @@ impl Action for LineInFile {
         let before = original.clone().unwrap_or_default();
 
         if new_content == before && original.is_some() {
-            let attrs = plan_attrs(path, &self.attrs, &state)?;
+            // Attributes of a file that only an earlier task would create are not known yet.
+            let attrs = if state.exists() {
+                plan_attrs(path, &self.attrs, &state)?
+            } else {
+                AttrPlan::default()
+            };
             if attrs.changes.is_empty() {
                 let mut plan = Plan::unchanged(match self.edit {
                     Edit::Present { .. } => format!("`{path}` already has the line"),

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 pub mod args;
+pub mod blockinfile;
 pub mod common;
 pub mod copy;
 pub mod file;
