@@ -52,7 +52,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     build,
 };
 
-/// Where a new block goes when the file has no complete pair of markers.
+/// The position of a new block when the file has no complete pair of markers.
 #[derive(Debug, Clone)]
 enum Insert {
     /// After the last line matching the pattern, or at the end when none does.
@@ -148,7 +148,7 @@ fn line_matches(regex: &Regex, line: &[u8]) -> bool {
 }
 
 impl BlockInFile {
-    /// Returns the new content, with the rules of Ansible's `blockinfile` (2.17).
+    /// Returns the new content, with the rules of Ansible's `blockinfile` module.
     fn edit(&self, original: &[u8]) -> Vec<u8> {
         let mut lines: Vec<Vec<u8>> = original
             .split_inclusive(|byte| *byte == b'\n')

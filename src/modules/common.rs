@@ -147,7 +147,7 @@ pub fn section_header(name: &str) -> String {
 /// no second round trip.
 pub const CONTENT_LIMIT: u64 = 1024 * 1024;
 
-/// What a path probe reads about one path.
+/// The options of a path probe script.
 #[derive(Debug, Clone, Copy)]
 pub struct PathProbe {
     /// Whether a symbolic link is reported as its target (`stat -L`) or as itself.
@@ -162,7 +162,7 @@ pub struct PathProbe {
 impl PathProbe {
     /// Returns shell lines that print the state of the path in the shell variable
     /// `var` as `key=value` lines, which [`parse_path_state`] reads. A missing path
-    /// prints `kind=absent` and the lines never fail.
+    /// prints `kind=absent` instead of an error.
     pub fn script(&self, var: &str) -> String {
         let path = format!("\"${var}\"");
         let format = "kind=%F\\nuid=%u\\ngid=%g\\nowner=%U\\ngroup=%G\\nmode=%a\\nsize=%s\\nmtime=%Y\\ninode=%d:%i\\n";
@@ -667,7 +667,7 @@ pub fn edit_probe(path: &str) -> String {
     script
 }
 
-/// The probed state of an edited file: the file and whether its folder exists.
+/// Parses the output of [`edit_probe`]: the file's state and whether its folder exists.
 pub fn parse_edit_probe(output: &str) -> Result<(PathState, bool), ModuleError> {
     let sections = split_sections(output);
     let state = parse_path_state(section(&sections, "file")?)?;

@@ -47,7 +47,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     build,
 };
 
-/// Where the new content comes from.
+/// The source of the new content.
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
     /// Bytes known on the controller: `content`, a local file or a rendered template.
@@ -260,8 +260,8 @@ impl CopyAction {
         }
     }
 
-    /// The shell lines that set `vf_path` to the destination file: `dest` itself, or
-    /// the source's base name inside it when `dest` is a folder.
+    /// Returns the shell lines that set `vf_path` to the destination file and probe
+    /// it: `dest` itself, or the source's base name inside it when `dest` is a folder.
     fn dest_script(&self) -> String {
         let mut script = format!("vf_dest={}\nvf_path=\"$vf_dest\"\n", quote(&self.dest));
         if let Some(name) = &self.file_name {
@@ -290,7 +290,7 @@ impl CopyAction {
         })
     }
 
-    /// The folder tree's destination: `dest` itself.
+    /// Returns the destination of an entry of a source folder, relative to `dest`.
     fn tree_path(&self, relative: &str) -> String {
         join(&self.dest, relative)
     }
@@ -397,8 +397,8 @@ impl CopyAction {
         Ok(plan)
     }
 
-    /// The path the content is written to: a symbolic link's final target with
-    /// `follow: true`, else the destination itself, which replaces a link there.
+    /// Returns the path the content is written to: a symbolic link's final target
+    /// with `follow: true`, else the destination itself, which replaces a link there.
     fn write_path(&self, target: &Target) -> String {
         match (&target.state.real_path, self.follow) {
             (Some(real_path), true) => real_path.clone(),
@@ -721,7 +721,7 @@ mod tests {
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
 
-    /// `motd` on Debian 12 holds "hello\n" in these probes.
+    /// The `/etc/motd` in these probes contains "hello\n".
     const MOTD: &str = "==> dest <==\npath=/etc/motd\nparent=1\n==> file <==\nkind=regular file\nuid=0\ngid=0\nowner=root\ngroup=root\nmode=644\nsize=6\nmtime=1733300000\ninode=2049:131100\nsha1=f572d396fae9206628714fb2ce00f72e94f2258f\nsha256=5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\ncontent=aGVsbG8K\n";
     const NO_PARENT: &str = "==> dest <==\npath=/srv/app/motd\n==> file <==\nkind=absent\n";
 
@@ -914,7 +914,7 @@ mod tests {
     }
 
     #[test]
-    fn copy_remote_src_and_folder_dest_apply_for_real() {
+    fn copy_remote_src_into_folder() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("original.txt");
         std::fs::write(&src, "data\n").unwrap();

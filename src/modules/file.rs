@@ -171,8 +171,8 @@ fn parse_tree(text: &str) -> Result<Vec<TreeEntry>, ModuleError> {
 }
 
 impl File {
-    /// The link target as seen from the link's folder, which is how a relative
-    /// symbolic link resolves.
+    /// Returns the link source resolved against the link's folder, which is how a
+    /// relative symbolic link resolves.
     fn resolved_src(&self) -> Option<String> {
         let src = self.src.as_deref()?;
         if src.starts_with('/') {
@@ -755,7 +755,7 @@ fn kind_name_of(kind: &PathKind) -> &'static str {
     }
 }
 
-/// A diff of the path's state, as Ansible's `file` module shows it.
+/// Returns a diff of the path's state, as Ansible's `file` module shows it.
 fn state_diff(path: &str, before: &str, after: &str) -> Diff {
     Diff {
         header: path.to_string(),

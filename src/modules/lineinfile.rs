@@ -48,7 +48,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     build,
 };
 
-/// Where a new line goes when no line matches.
+/// The position of a new line when no line matches.
 #[derive(Debug, Clone)]
 enum Insert {
     /// After the last line matching the pattern (the first with `firstmatch`).
@@ -281,7 +281,7 @@ struct Outcome {
     found: usize,
 }
 
-/// Applies `state: present` with the rules of Ansible's `lineinfile` (2.17).
+/// Applies `state: present` with the rules of Ansible's `lineinfile` module.
 fn present(
     mut lines: Vec<Vec<u8>>,
     line: &[u8],
@@ -631,7 +631,7 @@ mod tests {
                 SSHD,
                 "Include /etc/ssh/sshd_config.d/*.conf\n#PermitRootLogin prohibit-password\nPasswordAuthentication yes\nUsePAM yes\nMaxAuthTries 3\n",
             ),
-            // The line already present: no change.
+            // A line that is already present: no change.
             (json!({"line": "UsePAM yes"}), SSHD, SSHD),
             // insertafter a regex, last match wins.
             (
