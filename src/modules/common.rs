@@ -871,6 +871,167 @@ mod tests {
             "temporary file left behind"
         );
     }
+
+    #[test]
+    fn resolve_mode_matches_chmod() {
+        for (spec, current, is_dir, expected) in [
+            ("0644", 0o600, false, 0o644),
+            ("644", 0o600, false, 0o644),
+            ("1777", 0o755, true, 0o1777),
+            ("u=rw,g=r,o=r", 0o777, false, 0o644),
+            ("u+x", 0o644, false, 0o744),
+            ("go-w", 0o666, false, 0o644),
+            ("a+X", 0o644, false, 0o644),
+            ("a+X", 0o744, false, 0o755),
+            ("a+X", 0o700, true, 0o711),
+            ("u=rwX,g=rX,o=", 0o666, true, 0o750),
+            ("=r", 0o777, false, 0o444),
+            ("g=u", 0o640, false, 0o660),
+            ("u+s", 0o755, false, 0o4755),
+            ("+t", 0o777, true, 0o1777),
+            ("u=rw", 0o4755, false, 0o655),
+            ("u=rwx", 0o4755, true, 0o4755),
+            ("u+w-x", 0o555, false, 0o655),
+        ] {
+            assert_eq!(
+                resolve_mode(spec, current, is_dir),
+                Ok(expected),
+                "{spec} on {current:o} (directory {is_dir})"
+            );
+        }
+    }
+
+    #[test]
+    fn resolve_mode_rejects_invalid() {
+        for spec in ["", "0999", "77777", "u=banana", "z+x", "u", "u=rwg"] {
+            assert!(resolve_mode(spec, 0o644, false).is_err(), "{spec}");
+        }
+    }
+
+    #[test]
+    fn resolve_mode_agrees_with_chmod_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for spec in ["u=rw,g=r,o=r", "a+X", "go-rwx", "u+x,g=u", "o=t"] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o754)).unwrap();
+            let status = std::process::Command::new("chmod")
+                .arg(chmod_spec(spec))
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{spec}");
+            let actual = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(resolve_mode(spec, 0o754, false), Ok(actual), "{spec}");
+        }
+    }
+
+    #[test]
+    fn chmod_spec_adds_all_class() {
+        assert_eq!(chmod_spec("=r,u+w"), "a=r,u+w");
+        assert_eq!(chmod_spec("0644"), "0644");
+    }
+
+    #[test]
+    fn path_probe_reports_file_and_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        std::fs::write(&file, b"bin\x00ary\n").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("data", &link).unwrap();
+        let probe = PathProbe {
+            follow: false,
+            checksums: true,
+            content_limit: CONTENT_LIMIT,
+        };
+        let script = format!(
+            "vf_a={}\nvf_b={}\nvf_c={}\n{}{}{}{}{}{}",
+            quote(file.to_str().unwrap()),
+            quote(link.to_str().unwrap()),
+            quote(dir.path().join("missing").to_str().unwrap()),
+            section_header("a"),
+            probe.script("vf_a"),
+            section_header("b"),
+            probe.script("vf_b"),
+            section_header("c"),
+            probe.script("vf_c"),
+        );
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let sections = split_sections(&String::from_utf8(output.stdout).unwrap());
+
+        let data = parse_path_state(section(&sections, "a").unwrap()).unwrap();
+        assert_eq!(data.kind, PathKind::File);
+        assert_eq!(data.size, 8);
+        assert_eq!(data.content.as_deref(), Some(&b"bin\x00ary\n"[..]));
+        assert_eq!(data.sha256, Some(sha256_hex(b"bin\x00ary\n")));
+        assert_eq!(data.sha1, Some(sha1_hex(b"bin\x00ary\n")));
+
+        let link_state = parse_path_state(section(&sections, "b").unwrap()).unwrap();
+        assert_eq!(link_state.kind, PathKind::Link);
+        assert_eq!(link_state.link_target.as_deref(), Some("data"));
+        assert_eq!(link_state.content, None);
+
+        let missing = parse_path_state(section(&sections, "c").unwrap()).unwrap();
+        assert_eq!(missing, PathState::default());
+    }
+
+    #[test]
+    fn path_state_rejects_garbage() {
+        assert!(parse_path_state("stat: cannot stat\n").is_err());
+        assert!(parse_path_state("kind=directory\nmode=rwx\n").is_err());
+    }
+
+    #[test]
+    fn content_diff_skips_binary() {
+        let diff = content_diff("/etc/motd", None, b"hi\n").unwrap();
+        assert_eq!(diff.before, "");
+        assert_eq!(diff.after, "hi\n");
+        assert_eq!(content_diff("/x", Some(b"a\x00"), b"b"), None);
+        assert_eq!(content_diff("/x", Some(b"a"), &[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn attrs_plan_compares_names_and_ids() {
+        let state = PathState {
+            kind: PathKind::File,
+            uid: 0,
+            gid: 33,
+            owner: "root".into(),
+            group: "www-data".into(),
+            mode: 0o640,
+            ..PathState::default()
+        };
+        let same = FileAttrs {
+            owner: Some("0".into()),
+            group: Some("www-data".into()),
+            mode: Some("u=rw,g=r".into()),
+        };
+        assert_eq!(
+            plan_attrs("/srv/f", &same, &state).unwrap(),
+            AttrPlan::default()
+        );
+
+        let other = FileAttrs {
+            owner: Some("app".into()),
+            group: Some("33".into()),
+            mode: Some("0600".into()),
+        };
+        let plan = plan_attrs("/srv/f", &other, &state).unwrap();
+        let summaries: Vec<&str> = plan.changes.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(
+            summaries,
+            [
+                "owner of `/srv/f` root -> app",
+                "mode of `/srv/f` 0640 -> 0600"
+            ]
+        );
+        assert_eq!(plan.script, "chown app -- /srv/f\nchmod 0600 -- /srv/f\n");
+    }
 }
 
 /// Helpers for the module tests: building an action from JSON arguments, planning
