@@ -619,7 +619,9 @@ pub fn opt_validate(args: &super::Args) -> Result<Option<String>, ModuleError> {
     Ok(validate)
 }
 
-/// The `owner`, `group` and `mode` arguments that every file module takes.
+/// The `owner`, `group` and `mode` arguments that every file module takes, and the
+/// SELinux ones, which are accepted and ignored because Debian and Ubuntu do not
+/// enable SELinux by default.
 pub const FILE_ATTR_PARAMS: [Param; 7] = [
     Param::new("owner", ParamKind::Str),
     Param::new("group", ParamKind::Str),

@@ -88,6 +88,13 @@ fn build(args: &Args, context: &BuildContext) -> Result<Box<dyn Action>, ModuleE
         Some(other) => Some(other.to_string().into_bytes()),
     };
     let remote_src = bool_or(args, "remote_src", false)?;
+    if !bool_or(args, "local_follow", true)? {
+        return Err(ModuleError::InvalidArgument(
+            "argument `local_follow: false` is not supported: local symbolic links are always copied as the files they point to".into(),
+        ));
+    }
+    // NOTE: `decrypt` is accepted, but a vault-encrypted `src` is copied as it is,
+    // because vpsforge does not decrypt vault files.
 
     let (source, file_name) = match (src, content) {
         (Some(_), Some(_)) => {

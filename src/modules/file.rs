@@ -104,6 +104,13 @@ fn build(args: &Args, _context: &BuildContext) -> Result<Box<dyn Action>, Module
             state.map_or("link", State::name)
         )));
     }
+    // Ansible resolves a relative hard link source against the module's working
+    // folder, which vpsforge does not reproduce, so only absolute sources are taken.
+    if state == Some(State::Hard) && src.as_deref().is_some_and(|src| !src.starts_with('/')) {
+        return Err(ModuleError::InvalidArgument(
+            "argument `src` must be an absolute path with `state: hard`".to_string(),
+        ));
+    }
     if src.is_some() && !matches!(state, Some(State::Link | State::Hard)) {
         return Err(ModuleError::InvalidArgument(
             "argument `src` is only used with `state: link` or `state: hard`: set the state or remove `src`"
