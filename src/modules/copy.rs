@@ -940,4 +940,34 @@ mod tests {
             "data\n"
         );
     }
+
+    #[test]
+    fn copy_follow_writes_through_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.conf");
+        let link = dir.path().join("link.conf");
+        std::fs::write(&real, "old\n").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+
+        let args = json!({"dest": link.to_str().unwrap(), "content": "new\n", "follow": true});
+        let action = build(&SPEC, args).unwrap();
+        let (first, second) = apply_twice(action.as_ref());
+        assert!(first.changed());
+        assert!(!second.changed());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+
+        let args = json!({"dest": link.to_str().unwrap(), "content": "newer\n"});
+        let action = build(&SPEC, args).unwrap();
+        let (first, _) = apply_twice(action.as_ref());
+        assert!(first.changed());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_file());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+    }
 }
