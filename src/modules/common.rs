@@ -74,6 +74,7 @@ fn replace_through_temp_script(
     script.push_str("vf_dir=$(dirname -- \"$vf_target\")\n");
     script.push_str("vf_tmp=$(mktemp \"$vf_dir/.vpsforge.XXXXXXXX\")\n");
     script.push_str("trap 'rm -f \"$vf_tmp\"' EXIT\n");
+
     script.push_str(fill);
     // Keep the current attributes of an existing file unless the task sets them.
     script.push_str("if [ -e \"$vf_target\" ]; then chown --reference=\"$vf_target\" \"$vf_tmp\" 2>/dev/null || true; chmod --reference=\"$vf_target\" \"$vf_tmp\"; else chmod 0644 \"$vf_tmp\"; fi\n");
@@ -143,8 +144,8 @@ pub fn section_header(name: &str) -> String {
     format!("printf '%s\\n' {}\n", quote(&format!("==> {name} <==")))
 }
 
-/// Largest file whose content a path probe returns by default, so that diffs need
-/// no second round trip.
+/// Maximum size in bytes of a file whose content the copy probe returns, so that
+/// diffs need no second round trip.
 pub const CONTENT_LIMIT: u64 = 1024 * 1024;
 
 /// The options of a path probe script.
@@ -172,6 +173,7 @@ impl PathProbe {
         } else {
             format!("[ -f {path} ] && [ ! -L {path} ] && [ -r {path} ]")
         };
+
         let mut script = String::new();
         script.push_str(&format!(
             "if [ -e {path} ]; then stat {follow}--printf='{format}' -- {path}\n"
@@ -180,6 +182,7 @@ impl PathProbe {
             "elif [ -L {path} ]; then stat --printf='{format}' -- {path}\n"
         ));
         script.push_str("else echo kind=absent\nfi\n");
+
         script.push_str(&format!(
             "if [ -L {path} ]; then printf 'link_target=%s\\n' \"$(readlink -- {path})\"; fi\n"
         ));

@@ -341,21 +341,8 @@ impl CopyAction {
         }
 
         if state.sha256.as_deref() == Some(sha256_hex(content).as_str()) {
-            let attrs = plan_attrs(path, &self.attrs, state)?;
-            insert_path_fields(&mut result, state);
-            self.apply_requested_attrs(&mut result, state);
-            if attrs.changes.is_empty() {
-                let mut plan =
-                    Plan::unchanged(format!("`{path}` has the requested content and attributes"));
-                plan.result = result;
-                return Ok(plan);
-            }
-            return Ok(Plan {
-                changes: attrs.changes,
-                apply: Some(format!("set -e\n{}", attrs.script)),
-                result,
-                ..Plan::default()
-            });
+            let reason = format!("`{path}` has the requested content and attributes");
+            return self.plan_same_content(path, state, result, reason);
         }
 
         let write_path = self.write_path(target);
@@ -538,6 +525,73 @@ impl CopyAction {
         Ok(plan)
     }
 
+    /// Plans a destination whose content already matches: attribute changes only.
+    fn plan_same_content(
+        &self,
+        path: &str,
+        state: &PathState,
+        mut result: Map<String, Value>,
+        reason: String,
+    ) -> Result<Plan, ModuleError> {
+        let attrs = plan_attrs(path, &self.attrs, state)?;
+        insert_path_fields(&mut result, state);
+        self.apply_requested_attrs(&mut result, state);
+        if attrs.changes.is_empty() {
+            let mut plan = Plan::unchanged(reason);
+            plan.result = result;
+            return Ok(plan);
+        }
+        Ok(Plan {
+            changes: attrs.changes,
+            apply: Some(format!("set -e\n{}", attrs.script)),
+            result,
+            ..Plan::default()
+        })
+    }
+
+    /// Checks the source of a `remote_src` copy. Returns a plan when the source is
+    /// missing but an earlier task would create it in check mode.
+    fn check_remote_source(
+        &self,
+        src: &str,
+        src_state: &PathState,
+        path: &str,
+        host: &HostView,
+    ) -> Result<Option<Plan>, ModuleError> {
+        match src_state.kind {
+            PathKind::File => Ok(None),
+            // NOTE: a folder `src` with `remote_src: true` is not copied yet.
+            PathKind::Directory => Err(ModuleError::Failed(format!(
+                "copying the directory `{src}` with `remote_src: true` is not supported: copy its files one by one"
+            ))),
+            _ if host.check_mode && host.predicted.files.contains_key(src) => {
+                let summary =
+                    format!("copy `{src}` to `{path}` (`{src}` would be created by an earlier task)");
+                let script = atomic_copy_script(
+                    src,
+                    path,
+                    &self.attrs,
+                    self.validate.as_deref(),
+                    self.backup,
+                );
+                let mut plan = Plan {
+                    changes: vec![Change {
+                        summary,
+                        diff: None,
+                    }],
+                    apply: Some(script),
+                    result: self.result(path, None, 0),
+                    ..Plan::default()
+                };
+                plan.predicts.files.insert(path.to_string(), None);
+                Ok(Some(plan))
+            }
+            _ => Err(ModuleError::Failed(format!(
+                "source `{src}` not found on the host: check `src` or set `remote_src: false` to copy from the controller"
+            ))),
+        }
+    }
+
     fn plan_remote(
         &self,
         src: &str,
@@ -547,32 +601,8 @@ impl CopyAction {
     ) -> Result<Plan, ModuleError> {
         let path = &target.path;
         let state = &target.state;
-        match src_state.kind {
-            PathKind::File => {}
-            PathKind::Directory => {
-                // NOTE: a folder `src` with `remote_src: true` is not copied yet.
-                return Err(ModuleError::Failed(format!(
-                    "copying the directory `{src}` with `remote_src: true` is not supported: copy its files one by one"
-                )));
-            }
-            _ if host.check_mode && host.predicted.files.contains_key(src) => {
-                let mut plan = Plan {
-                    changes: vec![Change {
-                        summary: format!("copy `{src}` to `{path}` (`{src}` would be created by an earlier task)"),
-                        diff: None,
-                    }],
-                    apply: Some(atomic_copy_script(src, path, &self.attrs, self.validate.as_deref(), self.backup)),
-                    ..Plan::default()
-                };
-                plan.predicts.files.insert(path.clone(), None);
-                plan.result = self.result(path, None, 0);
-                return Ok(plan);
-            }
-            _ => {
-                return Err(ModuleError::Failed(format!(
-                    "source `{src}` not found on the host: check `src` or set `remote_src: false` to copy from the controller"
-                )))
-            }
+        if let Some(plan) = self.check_remote_source(src, src_state, path, host)? {
+            return Ok(plan);
         }
         if state.kind == PathKind::Directory {
             return Err(ModuleError::Failed(format!(
@@ -593,20 +623,8 @@ impl CopyAction {
             )));
         }
         if state.exists() && state.sha256 == src_state.sha256 {
-            let attrs = plan_attrs(path, &self.attrs, state)?;
-            insert_path_fields(&mut result, state);
-            self.apply_requested_attrs(&mut result, state);
-            if attrs.changes.is_empty() {
-                let mut plan = Plan::unchanged(format!("`{path}` has the content of `{src}`"));
-                plan.result = result;
-                return Ok(plan);
-            }
-            return Ok(Plan {
-                changes: attrs.changes,
-                apply: Some(format!("set -e\n{}", attrs.script)),
-                result,
-                ..Plan::default()
-            });
+            let reason = format!("`{path}` has the content of `{src}`");
+            return self.plan_same_content(path, state, result, reason);
         }
         let write_attrs = resolved_write_attrs(&self.attrs, Some(state))?;
         let after = self.written_state(state, &write_attrs, src_state.size);

@@ -140,8 +140,8 @@ fn trim_trailing_slashes(path: &str) -> String {
     }
 }
 
-/// One line of the recursive probe: how many entries below the directory share an
-/// owner, group, mode and type.
+/// One line of the recursive probe: an owner, group, mode and type that entries
+/// below the directory have.
 #[derive(Debug, Clone, PartialEq)]
 struct TreeEntry {
     owner: String,
@@ -589,6 +589,7 @@ impl File {
             }
             note = " (its source would be created by an earlier task)";
         }
+
         if current.exists() && src.exists() && current.inode == src.inode {
             let attrs = plan_attrs(&self.path, &self.attrs, current)?;
             let mut plan = if attrs.changes.is_empty() {
@@ -612,6 +613,7 @@ impl File {
                 self.path
             )));
         }
+
         let mut script = format!("ln -f -- {} {path}\n", quote(&resolved));
         let attrs = FileAttrs {
             mode: self.attrs.mode.as_ref().map(|spec| chmod_spec(spec)),

@@ -23,8 +23,8 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         Param::new("checksum_algorithm", ParamKind::Str)
             .aliases(&["checksum", "checksum_algo"])
             .choices(ALGORITHMS),
-        // Accepted so that Ansible playbooks load; `get_mime` and `get_attributes` only add keys
-        // that vpsforge does not report.
+        // These are accepted so that Ansible playbooks load. `get_mime` and `get_attributes`
+        // only add keys that vpsforge does not report.
         Param::new("get_mime", ParamKind::Bool).aliases(&["mime", "mime_type", "mime-type"]),
         Param::new("get_attributes", ParamKind::Bool).aliases(&["attr", "attributes"]),
     ],
