@@ -1037,6 +1037,26 @@ mod tests {
         );
         assert_eq!(plan.script, "chown app -- /srv/f\nchmod 0600 -- /srv/f\n");
     }
+
+    #[test]
+    fn registry_finds_file_modules() {
+        for name in [
+            "copy",
+            "template",
+            "file",
+            "lineinfile",
+            "blockinfile",
+            "stat",
+        ] {
+            let spec = super::super::find(name);
+            assert!(spec.is_some(), "`{name}` is not registered");
+            let qualified = format!("ansible.builtin.{name}");
+            assert!(
+                super::super::find(&qualified).is_some(),
+                "`{qualified}` is not registered"
+            );
+        }
+    }
 }
 
 /// Helpers for the module tests: building an action from JSON arguments, planning

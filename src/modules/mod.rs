@@ -241,6 +241,7 @@ pub fn registry() -> &'static [&'static ModuleSpec] {
         &copy::SPEC,
         &template::SPEC,
         &lineinfile::SPEC,
+        &blockinfile::SPEC,
     ];
     MODULES
 }
