@@ -15,8 +15,14 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 pub mod args;
+pub mod blockinfile;
 pub mod common;
 pub mod controller;
+pub mod copy;
+pub mod file;
+pub mod lineinfile;
+pub mod stat;
+pub mod template;
 
 pub type Args = Map<String, Value>;
 
@@ -242,6 +248,12 @@ static REGISTRY: &[&ModuleSpec] = &[
     &controller::SET_FACT,
     &controller::ASSERT,
     &controller::FAIL,
+    &stat::SPEC,
+    &file::SPEC,
+    &copy::SPEC,
+    &template::SPEC,
+    &lineinfile::SPEC,
+    &blockinfile::SPEC,
 ];
 
 /// Looks up a module by its short, fully qualified or legacy name.
