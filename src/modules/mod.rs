@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 pub mod args;
 pub mod common;
+pub mod group;
 
 pub type Args = Map<String, Value>;
 
@@ -229,7 +230,8 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    &[]
+    static REGISTRY: &[&ModuleSpec] = &[&group::SPEC];
+    REGISTRY
 }
 
 /// Looks up a module by its short, fully qualified or legacy name.
