@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::args::{bool_or, choice, opt_int, opt_str, req_str};
+use super::args::{bool_or, choice, opt_int, req_str};
 use super::common::{quote, section_header, split_sections};
 use super::{
     Action, Args, BuildContext, Change, ExecOutput, HostView, ModuleError, ModuleKind, ModuleSpec,
