@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 pub mod args;
 pub mod common;
 pub mod group;
+pub mod user;
 
 pub type Args = Map<String, Value>;
 
@@ -230,7 +231,7 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    static REGISTRY: &[&ModuleSpec] = &[&group::SPEC];
+    static REGISTRY: &[&ModuleSpec] = &[&group::SPEC, &user::SPEC];
     REGISTRY
 }
 
