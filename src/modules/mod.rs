@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 pub mod args;
 pub mod common;
+pub mod cron;
 pub mod group;
 pub mod user;
 
@@ -231,7 +232,7 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    static REGISTRY: &[&ModuleSpec] = &[&group::SPEC, &user::SPEC];
+    static REGISTRY: &[&ModuleSpec] = &[&cron::SPEC, &group::SPEC, &user::SPEC];
     REGISTRY
 }
 
