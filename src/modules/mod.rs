@@ -18,6 +18,7 @@ pub mod args;
 pub mod common;
 pub mod cron;
 pub mod group;
+pub mod ufw;
 pub mod user;
 
 pub type Args = Map<String, Value>;
@@ -232,7 +233,7 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    static REGISTRY: &[&ModuleSpec] = &[&cron::SPEC, &group::SPEC, &user::SPEC];
+    static REGISTRY: &[&ModuleSpec] = &[&cron::SPEC, &group::SPEC, &ufw::SPEC, &user::SPEC];
     REGISTRY
 }
 
