@@ -303,9 +303,9 @@ fn marker(name: &str) -> String {
 }
 
 fn converge_job(lines: &mut Vec<String>, name: &str, job: &str) -> Vec<String> {
-    let wanted_marker = marker(name);
+    let name_marker = marker(name);
     let managed: Vec<usize> = (0..lines.len().saturating_sub(1))
-        .filter(|&i| lines[i] == wanted_marker)
+        .filter(|&i| lines[i] == name_marker)
         .map(|i| i + 1)
         .collect();
     if !managed.is_empty() {
@@ -324,20 +324,20 @@ fn converge_job(lines: &mut Vec<String>, name: &str, job: &str) -> Vec<String> {
     if let Some(index) = lines.iter().position(|l| l == job) {
         let marked = index > 0 && lines[index - 1].starts_with(MARKER);
         if !marked {
-            lines.insert(index, wanted_marker);
+            lines.insert(index, name_marker);
             return vec![format!("mark the existing cron job as `{name}`")];
         }
     }
 
-    lines.push(wanted_marker);
+    lines.push(name_marker);
     lines.push(job.to_string());
     vec![format!("add cron job `{name}`")]
 }
 
 /// Removes every marker with this name and the job line after it.
 fn remove_job(lines: &mut Vec<String>, name: &str) -> bool {
-    let wanted_marker = marker(name);
-    let mut kept = Vec::with_capacity(lines.len());
+    let name_marker = marker(name);
+    let mut remaining = Vec::with_capacity(lines.len());
     let mut skip_next = false;
     let mut removed = false;
     for line in lines.drain(..) {
@@ -345,14 +345,14 @@ fn remove_job(lines: &mut Vec<String>, name: &str) -> bool {
             skip_next = false;
             continue;
         }
-        if line == wanted_marker {
+        if line == name_marker {
             skip_next = true;
             removed = true;
             continue;
         }
-        kept.push(line);
+        remaining.push(line);
     }
-    *lines = kept;
+    *lines = remaining;
     removed
 }
 
@@ -632,7 +632,7 @@ impl Action for Cron {
     }
 }
 
-/// The `before` text of the diff: the table without generated header comments,
+/// Renders the `before` text of the diff: the table without generated header comments,
 /// keeping a missing final newline visible.
 fn render_exact(before: &str, lines: &[String]) -> String {
     let mut text = lines.join("\n");
@@ -655,11 +655,11 @@ impl Cron {
     }
 
     fn unchanged_reason(&self) -> String {
-        let what = self.describe();
+        let entry_text = self.describe();
         match (&self.entry, self.present) {
             (Entry::WholeFile, _) => format!("{} is absent", self.header()),
-            (_, true) => format!("{what} is up to date in {}", self.header()),
-            (_, false) => format!("{what} is absent from {}", self.header()),
+            (_, true) => format!("{entry_text} is up to date in {}", self.header()),
+            (_, false) => format!("{entry_text} is absent from {}", self.header()),
         }
     }
 
@@ -872,7 +872,7 @@ mod tests {
             );
             assert_eq!(sh_syntax_error(&apply), None, "args {args}");
 
-            // The second run sees the new table and must change nothing.
+            // The second run reads the new table and must change nothing.
             let second = super::tests::plan(&cron, &present(after));
             assert!(!second.changed(), "args {args}: {:?}", second.changes);
         }
@@ -982,6 +982,102 @@ mod tests {
             .plan(&run(&remove_tz.probe().unwrap()), &host)
             .unwrap();
         assert!(!again.changed());
+    }
+
+    /// A stand-in for `crontab` that keeps each user's table in a file under
+    /// `$VF_CRONTAB_DIR`, because the real command would change this machine's cron.
+    const FAKE_CRONTAB: &str = r#"#!/bin/sh
+user=
+action=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -u) user=$2; shift 2 ;;
+    -l) action=list; shift ;;
+    -) action=install; shift ;;
+    *) shift ;;
+  esac
+done
+table="$VF_CRONTAB_DIR/$user"
+case "$action" in
+  list) if [ -f "$table" ]; then cat "$table"; else echo "no crontab for $user" >&2; exit 1; fi ;;
+  install) cat > "$table" ;;
+esac
+"#;
+
+    #[test]
+    fn user_crontab_round_trip() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let fake = bin.join("crontab");
+        std::fs::write(&fake, FAKE_CRONTAB).unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let run = |script: &str| {
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .env("PATH", &path)
+                .env("VF_CRONTAB_DIR", dir.path())
+                .env("TMPDIR", dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            ExecOutput {
+                exit_code: 0,
+                stdout: String::from_utf8(output.stdout).unwrap(),
+                stderr: String::new(),
+            }
+        };
+        let predicted = Predictions::default();
+        let host = HostView {
+            check_mode: false,
+            facts: &Value::Null,
+            predicted: &predicted,
+        };
+
+        // A table written by hand, without a final newline.
+        std::fs::write(
+            dir.path().join("deploy"),
+            "MAILTO=\"\"\n5 * * * * /usr/bin/true",
+        )
+        .unwrap();
+        let tasks = [
+            cron(json!({"name": "CRON_TZ", "env": true, "job": "UTC", "user": "deploy"})),
+            cron(
+                json!({"name": "sync", "minute": "*/5", "job": "rsync -a /srv/a/ /srv/b/", "user": "deploy"}),
+            ),
+            cron(
+                json!({"name": "hand", "minute": "5", "job": "/usr/bin/true", "user": "deploy", "backup": true}),
+            ),
+        ];
+        for task in &tasks {
+            let plan = task.plan(&run(&task.probe().unwrap()), &host).unwrap();
+            assert!(plan.changed(), "{task:?}");
+            let output = run(plan.apply.as_deref().unwrap());
+            let result = task.finish(&plan, &output).unwrap();
+            assert_eq!(
+                result.get("backup_file").is_some(),
+                task.backup,
+                "{result:?}"
+            );
+            let again = task.plan(&run(&task.probe().unwrap()), &host).unwrap();
+            assert!(!again.changed(), "{:?}", again.changes);
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("deploy")).unwrap(),
+            "CRON_TZ=\"UTC\"\nMAILTO=\"\"\n#Ansible: hand\n5 * * * * /usr/bin/true\n#Ansible: sync\n*/5 * * * * rsync -a /srv/a/ /srv/b/\n"
+        );
     }
 
     #[test]

@@ -360,7 +360,7 @@ impl Rule {
         })
     }
 
-    /// The families that ufw writes this rule to, given the IPv6 switch.
+    /// Returns the families that ufw writes this rule to, given the IPv6 switch.
     fn families(&self, ipv6: bool) -> Result<Vec<Family>, ModuleError> {
         match (&self.from, &self.to) {
             (Address::V4(_), _) | (_, Address::V4(_)) => Ok(vec![Family::V4]),
@@ -373,7 +373,7 @@ impl Rule {
         }
     }
 
-    /// The tuple ufw would store for this rule in one family.
+    /// Builds the tuple that ufw would store for this rule in one family.
     fn tuple(&self, family: Family) -> Tuple {
         let any = match family {
             Family::V4 => V4_ANY,
@@ -412,7 +412,7 @@ impl Rule {
         }
     }
 
-    /// The rule in ufw's command syntax, after `ufw` and any `delete` or `insert`.
+    /// Returns the rule in ufw's command syntax, the words after `ufw` and any `delete` or `insert`.
     fn words(&self) -> Vec<String> {
         let mut words = Vec::new();
         words.push(self.action.clone());
@@ -431,6 +431,7 @@ impl Rule {
         if let Some(interface) = &self.interface_out {
             words.extend(["out".to_string(), "on".to_string(), quote(interface)]);
         }
+
         if self.log {
             words.push("log".into());
         }
@@ -438,12 +439,14 @@ impl Rule {
             words.push("proto".into());
             words.push(self.proto.clone());
         }
+
         words.push("from".into());
         words.push(address_word(&self.from));
         if let Some(port) = &self.from_port {
             words.push("port".into());
             words.push(quote(port));
         }
+
         words.push("to".into());
         words.push(address_word(&self.to));
         if let Some(port) = &self.to_port {
@@ -476,7 +479,7 @@ impl Rule {
         words.join(" ")
     }
 
-    /// The rule as the summaries show it, as in `limit proto tcp from any to any port 22`.
+    /// Formats the rule as the summaries show it, as in `limit proto tcp from any to any port 22`.
     fn display(&self) -> String {
         let mut text = String::new();
         if self.route {
@@ -651,7 +654,7 @@ impl Tuple {
         line
     }
 
-    /// Whether both tuples name the same traffic, whatever their action, logging and comment.
+    /// Returns whether both tuples name the same traffic, whatever their action, logging and comment.
     /// For application rules the ports and protocol come from the profile and are not compared.
     fn same_traffic(&self, other: &Tuple) -> bool {
         let route = |t: &Tuple| t.action.starts_with("route:");
@@ -670,7 +673,7 @@ impl Tuple {
             && self.iface == other.iface
     }
 
-    /// Whether `existing` satisfies this desired tuple; the comment counts only when the task sets one.
+    /// Returns whether `existing` satisfies this desired tuple. The comment counts only when the task sets one.
     fn satisfied_by(&self, existing: &Tuple) -> bool {
         self.same_traffic(existing)
             && self.action == existing.action
@@ -693,7 +696,7 @@ struct Firewall {
 }
 
 impl Firewall {
-    /// The state right after `apt-get install ufw` on Debian 12, for check mode.
+    /// Returns the state right after `apt-get install ufw` on Debian 12, for check mode.
     fn fresh() -> Firewall {
         Firewall {
             active: false,
@@ -1079,7 +1082,7 @@ mod tests {
     const ACTIVE_STATUS: &str = "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), disabled (routed)\nNew profiles: skip\n\nTo                         Action      From\n--                         ------      ----\n22/tcp                     LIMIT IN    Anywhere\n80/tcp                     ALLOW IN    Anywhere                   # web\n22/tcp (v6)                LIMIT IN    Anywhere (v6)\n80/tcp (v6)                ALLOW IN    Anywhere (v6)              # web\n\n";
 
     /// Probe output of a host with SSH limited, HTTP allowed with a comment, and one
-    /// address range allowed to PostgreSQL, as `ufw 0.36.2` on Debian 12 writes them.
+    /// address range allowed to PostgreSQL, as ufw on Debian 12 writes them.
     fn probe_output(status: &str, defaults: &str) -> String {
         format!(
             "==> installed <==\nyes\n==> status <==\n{status}==> defaults <==\n{defaults}==> conf <==\n# /etc/ufw/ufw.conf\nENABLED=yes\nLOGLEVEL=low\n==> user.rules <==\n### tuple ### limit tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n### tuple ### allow tcp 80 0.0.0.0/0 any 0.0.0.0/0 in comment=776562\n### tuple ### allow tcp 5432 0.0.0.0/0 any 10.0.0.0/8 in\n==> user6.rules <==\n### tuple ### limit tcp 22 ::/0 any ::/0 in\n### tuple ### allow tcp 80 ::/0 any ::/0 in comment=776562\n"

@@ -1,7 +1,7 @@
 //! `user`: local accounts, created and changed with `useradd`, `usermod` and `userdel`.
 //!
 //! The password is an already-hashed value compared with the shadow entry. It is
-//! a secret: summaries, diffs and results only ever say that it changed, and the
+//! a secret: summaries, diffs and results only state that it changed, and the
 //! apply script hands it to `chpasswd -e` on standard input so it never shows in
 //! the process list.
 
@@ -327,22 +327,26 @@ impl Action for User {
         script.push_str(&format!(
             "vf_entry=$(getent passwd {name}) || vf_entry={ABSENT}\nprintf '%s\\n' \"$vf_entry\"\n"
         ));
+
         script.push_str(&section_header("primary"));
         script.push_str(&format!("id -gn {name} 2>/dev/null || echo {ABSENT}\n"));
         script.push_str(&section_header("groups"));
         script.push_str(&format!("id -Gn {name} 2>/dev/null || echo {ABSENT}\n"));
+
         if self.password.is_some() {
             script.push_str(&section_header("shadow"));
             script.push_str(&format!(
                 "if [ \"$vf_entry\" = {ABSENT} ]; then echo {ABSENT}; else vf_shadow=$(getent shadow {name}) && printf '%s\\n' \"$vf_shadow\" | cut -d: -f2 || echo {UNREADABLE}; fi\n"
             ));
         }
+
         script.push_str(&section_header("home"));
         script.push_str("vf_home=$(printf '%s\\n' \"$vf_entry\" | cut -d: -f6)\n");
         script.push_str(&format!(
             "if [ \"$vf_entry\" != {ABSENT} ] && [ -d {} ]; then echo present; else echo absent; fi\n",
             self.home_path_script()
         ));
+
         let groups = self.referenced_groups();
         if !groups.is_empty() {
             let words: Vec<String> = groups.iter().map(|g| quote(g)).collect();
@@ -352,6 +356,7 @@ impl Action for User {
                 words.join(" ")
             ));
         }
+
         script.push_str(&section_header("own-group"));
         script.push_str(&format!(
             "if getent group {name} >/dev/null; then echo present; else echo absent; fi\n"
@@ -441,7 +446,7 @@ impl User {
         result
     }
 
-    /// The `passwd` line after the apply step, echoed so `finish` can register the assigned ids.
+    /// Returns a script that prints the `passwd` line after the apply step, so `finish` can register the assigned ids.
     fn report_script(&self) -> String {
         format!(
             "{}getent passwd {}\n",
@@ -618,20 +623,26 @@ impl User {
                 .map(String::as_str)
                 .filter(|g| *g != primary)
                 .collect();
-            let wanted: BTreeSet<&str> = desired
+            let requested: BTreeSet<&str> = desired
                 .iter()
                 .map(String::as_str)
                 .filter(|g| *g != primary && Some(*g) != self.group.as_deref())
                 .collect();
-            let added: Vec<String> = wanted.difference(&current).map(|g| g.to_string()).collect();
+            let added: Vec<String> = requested
+                .difference(&current)
+                .map(|g| g.to_string())
+                .collect();
             let removed: Vec<String> = if self.append {
                 Vec::new()
             } else {
-                current.difference(&wanted).map(|g| g.to_string()).collect()
+                current
+                    .difference(&requested)
+                    .map(|g| g.to_string())
+                    .collect()
             };
             if !added.is_empty() || !removed.is_empty() {
                 let list: Vec<&str> = if self.append {
-                    wanted.iter().copied().collect()
+                    requested.iter().copied().collect()
                 } else {
                     desired.iter().map(String::as_str).collect()
                 };
@@ -1021,7 +1032,7 @@ mod tests {
     }
 
     #[test]
-    fn create_with_same_named_group_uses_no_user_group() {
+    fn create_beside_same_named_group() {
         let probe = ABSENT_USER.replace("==> own-group <==\nabsent", "==> own-group <==\npresent");
         let plan = plan(&user(json!({"name": "deploy"})), &probe);
         let apply = plan.apply.unwrap();
