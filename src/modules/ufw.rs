@@ -63,7 +63,9 @@ const POLICIES: &[&str] = &["allow", "deny", "reject"];
 const LOG_LEVELS: &[&str] = &["on", "off", "low", "medium", "high", "full"];
 const DIRECTIONS: &[&str] = &["in", "incoming", "out", "outgoing", "routed"];
 const ACTIONS: &[&str] = &["allow", "deny", "limit", "reject"];
-const PROTOCOLS: &[&str] = &["any", "tcp", "udp", "ipv6", "esp", "ah", "gre", "igmp"];
+const PROTOCOLS: &[&str] = &[
+    "any", "tcp", "udp", "ipv6", "esp", "ah", "gre", "igmp", "vrrp",
+];
 
 const V4_ANY: &str = "0.0.0.0/0";
 const V6_ANY: &str = "::/0";
@@ -460,14 +462,16 @@ impl Rule {
         words
     }
 
-    fn command(&self) -> String {
+    /// Returns the `ufw` command for this rule. `rule_count` is the number of rules
+    /// before it runs, because ufw rejects an `insert` position past the last rule.
+    fn command(&self, rule_count: usize) -> String {
         let mut words = vec!["ufw".to_string()];
         if self.route {
             words.push("route".into());
         }
         if self.delete {
             words.push("delete".into());
-        } else if let Some(position) = self.insert {
+        } else if let Some(position) = self.insert.filter(|p| (*p as usize) <= rule_count) {
             words.push("insert".into());
             words.push(position.to_string());
         }
@@ -905,6 +909,7 @@ impl Action for Ufw {
 
         if let Some(rule) = &self.rule {
             let before = firewall.render_rules();
+            let rule_count = firewall.rules4.len() + firewall.rules6.len();
             let mut summaries = Vec::new();
             for family in rule.families(firewall.ipv6)? {
                 if let Some(summary) = converge_rule(rule, family, &mut firewall) {
@@ -924,7 +929,7 @@ impl Action for Ufw {
                 let summary = format!("{}{family_text}", summaries[0].0);
                 change(
                     summary,
-                    rule.command(),
+                    rule.command(rule_count),
                     Some(Diff {
                         header: "ufw rules".into(),
                         before,
@@ -1229,6 +1234,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn insert_past_last_rule_appends() {
+        let plan = plan(
+            &ufw(json!({"rule": "allow", "port": "443", "proto": "tcp", "insert": 9})),
+            &active(),
+        );
+        let commands = plan.result.get("commands").cloned();
+        assert_eq!(
+            commands,
+            Some(json!(["ufw allow proto tcp from any to any port 443"]))
+        );
     }
 
     #[test]
