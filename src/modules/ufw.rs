@@ -7,6 +7,7 @@
 //! log level from `/etc/ufw/ufw.conf`. Changes are made with `ufw` commands, in
 //! Ansible's order: state, default policy, rule, logging.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde_json::{Map, Value};
@@ -376,7 +377,11 @@ impl Rule {
     }
 
     /// Builds the tuple that ufw would store for this rule in one family.
-    fn tuple(&self, family: Family) -> Tuple {
+    fn tuple(
+        &self,
+        family: Family,
+        services: &BTreeMap<String, String>,
+    ) -> Result<Tuple, ModuleError> {
         let any = match family {
             Family::V4 => V4_ANY,
             Family::V6 => V6_ANY,
@@ -400,18 +405,32 @@ impl Rule {
             (None, None, Some(o)) => format!("out_{o}"),
             (None, None, None) => direction.to_string(),
         };
-        Tuple {
+        Ok(Tuple {
             action,
             proto: self.proto.clone(),
-            dport: self.to_port.clone().unwrap_or_else(|| "any".into()),
+            dport: resolve_ports(self.to_port.as_deref(), services)?,
             dst: address(&self.to),
-            sport: self.from_port.clone().unwrap_or_else(|| "any".into()),
+            sport: resolve_ports(self.from_port.as_deref(), services)?,
             src: address(&self.from),
             dapp: self.app.as_ref().map(|a| a.replace(' ', "%20")),
             sapp: None,
             iface,
             comment: self.comment.as_ref().map(|c| hex::encode(c.as_bytes())),
-        }
+        })
+    }
+
+    /// Returns the service names (`ssh`, `https`) used as ports, which the probe resolves.
+    fn service_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = [&self.to_port, &self.from_port]
+            .into_iter()
+            .flatten()
+            .flat_map(|port| port.split(','))
+            .filter(|part| !part.starts_with(|c: char| c.is_ascii_digit()))
+            .map(String::from)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Returns the rule in ufw's command syntax, the words after `ufw` and any `delete` or `insert`.
@@ -462,16 +481,15 @@ impl Rule {
         words
     }
 
-    /// Returns the `ufw` command for this rule. `rule_count` is the number of rules
-    /// before it runs, because ufw rejects an `insert` position past the last rule.
-    fn command(&self, rule_count: usize) -> String {
+    /// Returns the `ufw` command for this rule, with its `insert` position only when `insert` is true.
+    fn command(&self, insert: bool) -> String {
         let mut words = vec!["ufw".to_string()];
         if self.route {
             words.push("route".into());
         }
         if self.delete {
             words.push("delete".into());
-        } else if let Some(position) = self.insert.filter(|p| (*p as usize) <= rule_count) {
+        } else if let Some(position) = self.insert.filter(|_| insert) {
             words.push("insert".into());
             words.push(position.to_string());
         }
@@ -512,13 +530,11 @@ fn validate_port(name: &str, port: &str, proto: &str) -> Result<(), ModuleError>
                     && valid_number(high)
                     && low.parse::<u16>().ok() < high.parse::<u16>().ok()
             }
-            None => valid_number(part),
+            None => valid_number(part) || is_service_name(part),
         };
         if !valid {
-            // NOTE: ufw also accepts service names from /etc/services, but stores the
-            // resolved number, so a name could never match a stored tuple here.
             return Err(invalid(format!(
-                "argument `{name}` must be a port number, a range such as `60000:61000` or a comma-separated list of them, not `{port}`"
+                "argument `{name}` must be a port number, a service name, a range such as `60000:61000` or a comma-separated list of them, not `{port}`"
             )));
         }
     }
@@ -531,6 +547,47 @@ fn validate_port(name: &str, port: &str, proto: &str) -> Result<(), ModuleError>
         )));
     }
     Ok(())
+}
+
+/// Returns whether `part` is a service name as ufw accepts it: a word character, then
+/// word characters or `-`.
+fn is_service_name(part: &str) -> bool {
+    let mut chars = part.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && part.len() > 1
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Turns a port argument into the form ufw stores: service names replaced by their
+/// numbers from the host's `/etc/services`, and the list sorted by port number.
+fn resolve_ports(
+    port: Option<&str>,
+    services: &BTreeMap<String, String>,
+) -> Result<String, ModuleError> {
+    let Some(port) = port else {
+        return Ok("any".into());
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for part in port.split(',') {
+        if is_service_name(part) {
+            let number = services.get(part).filter(|n| !n.is_empty()).ok_or_else(|| {
+                ModuleError::Failed(format!(
+                    "port `{part}` is not a service name in the host's `/etc/services`; use the port number"
+                ))
+            })?;
+            parts.push(number.clone());
+        } else {
+            parts.push(part.to_string());
+        }
+    }
+    let key = |part: &String| -> (u32, u32) {
+        let mut numbers = part.split(':').map(|n| n.parse::<u32>().unwrap_or(0));
+        (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+    };
+    parts.sort_by_key(key);
+    Ok(parts.join(","))
 }
 
 /// Parses `any`, an address or a network, normalised as ufw stores it.
@@ -677,11 +734,13 @@ impl Tuple {
             && self.iface == other.iface
     }
 
-    /// Returns whether `existing` satisfies this desired tuple. The comment counts only when the task sets one.
+    /// Returns whether `existing` is exactly this desired tuple. A rule given without a
+    /// comment does not match one with a comment, because ufw then replaces the rule
+    /// and drops the comment.
     fn satisfied_by(&self, existing: &Tuple) -> bool {
         self.same_traffic(existing)
             && self.action == existing.action
-            && (self.comment.is_none() || self.comment == existing.comment)
+            && self.comment == existing.comment
     }
 }
 
@@ -722,6 +781,13 @@ impl Firewall {
         }
     }
 
+    fn rules(&self, family: Family) -> &[Tuple] {
+        match family {
+            Family::V4 => &self.rules4,
+            Family::V6 => &self.rules6,
+        }
+    }
+
     fn rules_mut(&mut self, family: Family) -> &mut Vec<Tuple> {
         match family {
             Family::V4 => &mut self.rules4,
@@ -750,6 +816,15 @@ fn policy_name(value: &str) -> String {
         "REJECT" => "reject".into(),
         _ => "deny".into(),
     }
+}
+
+/// Parses the `services` section: service names with their port numbers.
+fn parse_services(stdout: &str) -> BTreeMap<String, String> {
+    split_sections(stdout)
+        .into_iter()
+        .find(|(name, _)| name == "services")
+        .map(|(_, body)| parse_key_values(&body))
+        .unwrap_or_default()
 }
 
 #[derive(Debug)]
@@ -822,6 +897,19 @@ fn parse_probe(output: &ExecOutput) -> Result<Probed, ModuleError> {
 impl Action for Ufw {
     fn probe(&self) -> Option<String> {
         let mut script = String::new();
+        let names = self
+            .rule
+            .as_ref()
+            .map(Rule::service_names)
+            .unwrap_or_default();
+        if !names.is_empty() {
+            let words: Vec<String> = names.iter().map(|name| quote(name)).collect();
+            script.push_str(&section_header("services"));
+            script.push_str(&format!(
+                "for vf_name in {}; do printf '%s=%s\\n' \"$vf_name\" \"$(getent services \"$vf_name\" | awk '{{split($2, a, \"/\"); print a[1]; exit}}')\"; done\n",
+                words.join(" ")
+            ));
+        }
         script.push_str("if command -v ufw >/dev/null 2>&1; then\n");
         script.push_str(&section_header("installed"));
         script.push_str("echo yes\n");
@@ -908,28 +996,46 @@ impl Action for Ufw {
         }
 
         if let Some(rule) = &self.rule {
+            let services = parse_services(&probe.stdout);
             let before = firewall.render_rules();
-            let rule_count = firewall.rules4.len() + firewall.rules6.len();
-            let mut summaries = Vec::new();
-            for family in rule.families(firewall.ipv6)? {
-                if let Some(summary) = converge_rule(rule, family, &mut firewall) {
-                    summaries.push((summary, family));
+            let families = rule.families(firewall.ipv6)?;
+            // ufw rejects an insert position past the last rule, so such a rule is appended.
+            // NOTE: the plan inserts at the same position in each family's list; how ufw maps
+            // one position onto both IPv4 and IPv6 rules is not modelled.
+            let insert_fits = families.iter().all(|family| {
+                rule.insert
+                    .is_some_and(|position| position as usize <= firewall.rules(*family).len())
+            });
+            let mut effects = Vec::new();
+            for family in &families {
+                let desired = rule.tuple(*family, &services)?;
+                if let Some(effect) = converge_rule(rule, desired, firewall.rules_mut(*family)) {
+                    effects.push((effect, *family));
                 }
             }
-            if !summaries.is_empty() {
-                let family_text =
-                    if summaries.len() == 1 && firewall.ipv6 && rule.families(true)?.len() == 2 {
-                        match summaries[0].1 {
-                            Family::V4 => " for IPv4",
-                            Family::V6 => " for IPv6",
-                        }
-                    } else {
-                        ""
-                    };
-                let summary = format!("{}{family_text}", summaries[0].0);
+
+            if let Some((effect, family)) = effects.first() {
+                let mut summary = match effect {
+                    RuleChange::Added => format!("add rule `{}`", rule.display()),
+                    RuleChange::Updated(difference) => {
+                        format!("update rule `{}` ({difference})", rule.display())
+                    }
+                    RuleChange::Deleted => format!("delete rule `{}`", rule.display()),
+                };
+                if effects.len() < families.len() {
+                    summary.push_str(match family {
+                        Family::V4 => " for IPv4",
+                        Family::V6 => " for IPv6",
+                    });
+                }
+                // ufw skips an insert that meets a rule for the same traffic, so an update
+                // runs without the position and replaces the rule where it is.
+                let updating = effects
+                    .iter()
+                    .any(|(effect, _)| matches!(effect, RuleChange::Updated(_)));
                 change(
                     summary,
-                    rule.command(rule_count),
+                    rule.command(insert_fits && !updating),
                     Some(Diff {
                         header: "ufw rules".into(),
                         before,
@@ -994,36 +1100,41 @@ impl Action for Ufw {
     }
 }
 
-/// Applies the rule to one family's tuples and returns the summary of the change, if any.
-fn converge_rule(rule: &Rule, family: Family, firewall: &mut Firewall) -> Option<String> {
-    let desired = rule.tuple(family);
-    let rules = firewall.rules_mut(family);
+/// The effect of a rule command on one family's tuples.
+#[derive(Debug, Clone, PartialEq)]
+enum RuleChange {
+    Added,
+    /// A rule for the same traffic is replaced; the text says what differed.
+    Updated(String),
+    Deleted,
+}
+
+/// Applies the rule to one family's tuples as ufw would, and returns the change, if any.
+fn converge_rule(rule: &Rule, desired: Tuple, rules: &mut Vec<Tuple>) -> Option<RuleChange> {
     if rule.delete {
         let before = rules.len();
         rules.retain(|t| !(desired.same_traffic(t) && desired.action == t.action));
-        return (rules.len() != before).then(|| format!("delete rule `{}`", rule.display()));
+        return (rules.len() != before).then_some(RuleChange::Deleted);
     }
     if rules.iter().any(|t| desired.satisfied_by(t)) {
         return None;
     }
     if let Some(existing) = rules.iter_mut().find(|t| desired.same_traffic(t)) {
-        let was = if existing.action == desired.action {
+        let difference = if existing.action == desired.action {
             "comment changed".to_string()
         } else {
             format!("was `{}`", existing.action)
         };
-        let comment = desired.comment.clone().or(existing.comment.clone());
-        *existing = Tuple { comment, ..desired };
-        return Some(format!("update rule `{}` ({was})", rule.display()));
+        *existing = desired;
+        return Some(RuleChange::Updated(difference));
     }
     match rule.insert {
-        Some(position) => {
-            let index = (position as usize).saturating_sub(1).min(rules.len());
-            rules.insert(index, desired);
+        Some(position) if (position as usize) <= rules.len() => {
+            rules.insert(position as usize - 1, desired);
         }
-        None => rules.push(desired),
+        _ => rules.push(desired),
     }
-    Some(format!("add rule `{}`", rule.display()))
+    Some(RuleChange::Added)
 }
 
 impl Ufw {
@@ -1123,8 +1234,8 @@ mod tests {
             ),
             (
                 json!({"rule": "allow", "port": "80", "proto": "tcp"}),
-                vec![],
-                vec![],
+                vec!["update rule `allow proto tcp from any to any port 80` (comment changed)"],
+                vec!["ufw allow proto tcp from any to any port 80"],
             ),
             (
                 json!({"rule": "allow", "port": "5432", "proto": "tcp", "src": "10.1.2.3/8"}),
@@ -1234,6 +1345,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn service_names_resolve_through_probe() {
+        let rule = ufw(json!({"rule": "limit", "port": "ssh", "proto": "tcp"}));
+        let probe = rule.probe().unwrap();
+        assert!(probe.contains("getent services"), "{probe}");
+        assert_eq!(sh_syntax_error(&probe), None);
+
+        let stdout = format!("==> services <==\nssh=22\n{}", active());
+        let plan = plan(&rule, &stdout);
+        assert!(!plan.changed(), "{:?}", plan.changes);
+
+        let unknown = ufw(json!({"rule": "allow", "port": "no-such-service", "proto": "tcp"}));
+        let stdout = format!("==> services <==\nno-such-service=\n{}", active());
+        let error = plan_with(&unknown, &stdout, false, &Predictions::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "port `no-such-service` is not a service name in the host's `/etc/services`; use the port number"
+        );
+    }
+
+    #[test]
+    fn services_probe_reads_etc_services() {
+        let rule = ufw(json!({"rule": "allow", "port": "https,ssh", "proto": "tcp"}));
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(rule.probe().unwrap())
+            .output()
+            .unwrap();
+        let services = parse_services(&String::from_utf8(output.stdout).unwrap());
+        assert_eq!(services.get("ssh").map(String::as_str), Some("22"));
+        assert_eq!(services.get("https").map(String::as_str), Some("443"));
+    }
+
+    #[test]
+    fn port_lists_compare_sorted() {
+        let stdout = active().replace(
+            "==> user6.rules <==\n",
+            "### tuple ### allow tcp 80,443,8000:8100 0.0.0.0/0 any 0.0.0.0/0 in\n==> user6.rules <==\n### tuple ### allow tcp 80,443,8000:8100 ::/0 any ::/0 in\n",
+        );
+        let rule = ufw(json!({"rule": "allow", "port": "8000:8100,443,80", "proto": "tcp"}));
+        let plan = plan(&rule, &stdout);
+        assert!(!plan.changed(), "{:?}", plan.changes);
+    }
+
+    #[test]
+    fn update_drops_insert_position() {
+        let rule = ufw(json!({"rule": "deny", "port": "22", "proto": "tcp", "insert": 1}));
+        let plan = plan(&rule, &active());
+        assert_eq!(
+            plan.result.get("commands"),
+            Some(&json!(["ufw deny proto tcp from any to any port 22"]))
+        );
     }
 
     #[test]
@@ -1402,7 +1567,7 @@ mod tests {
         for (args, fragment) in [
             (json!({}), "one of `state`"),
             (json!({"port": "22"}), "argument `port`"),
-            (json!({"rule": "allow", "port": "ssh"}), "argument `port`"),
+            (json!({"rule": "allow", "port": "22x"}), "argument `port`"),
             (
                 json!({"rule": "allow", "port": "1000:2000"}),
                 "`proto: tcp`",
