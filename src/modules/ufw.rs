@@ -910,19 +910,23 @@ impl Action for Ufw {
                 words.join(" ")
             ));
         }
+
         script.push_str("if command -v ufw >/dev/null 2>&1; then\n");
         script.push_str(&section_header("installed"));
         script.push_str("echo yes\n");
         script.push_str(&section_header("status"));
         script.push_str("LC_ALL=C ufw status verbose 2>&1 || true\n");
+
         script.push_str(&section_header("defaults"));
         script.push_str("cat /etc/default/ufw 2>/dev/null || true\n");
         script.push_str(&section_header("conf"));
         script.push_str("cat /etc/ufw/ufw.conf 2>/dev/null || true\n");
+
         script.push_str(&section_header("user.rules"));
         script.push_str("grep '^### tuple ###' /etc/ufw/user.rules 2>/dev/null || true\n");
         script.push_str(&section_header("user6.rules"));
         script.push_str("grep '^### tuple ###' /etc/ufw/user6.rules 2>/dev/null || true\n");
+
         script.push_str("else\n");
         script.push_str(&section_header("installed"));
         script.push_str("echo no\nfi\n");
@@ -1000,8 +1004,8 @@ impl Action for Ufw {
             let before = firewall.render_rules();
             let families = rule.families(firewall.ipv6)?;
             // ufw rejects an insert position past the last rule, so such a rule is appended.
-            // NOTE: the plan inserts at the same position in each family's list; how ufw maps
-            // one position onto both IPv4 and IPv6 rules is not modelled.
+            // NOTE: the plan inserts at the same position in each family's list. How ufw maps
+            // one position onto both the IPv4 and the IPv6 rules is not modelled.
             let insert_fits = families.iter().all(|family| {
                 rule.insert
                     .is_some_and(|position| position as usize <= firewall.rules(*family).len())
@@ -1104,7 +1108,7 @@ impl Action for Ufw {
 #[derive(Debug, Clone, PartialEq)]
 enum RuleChange {
     Added,
-    /// A rule for the same traffic is replaced; the text says what differed.
+    /// A rule for the same traffic is replaced, and the text describes the difference.
     Updated(String),
     Deleted,
 }
