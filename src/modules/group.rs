@@ -401,6 +401,27 @@ mod tests {
     }
 
     #[test]
+    fn probe_reads_local_groups() {
+        // Reading the `root` group and a missing one changes nothing on this machine.
+        for (name, expected) in [("root", Some(0)), ("no-such-group-vf", None)] {
+            let probe = group(json!({ "name": name })).probe().unwrap();
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&probe)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8(output.stdout).unwrap();
+            let sections = split_sections(&stdout);
+            let body = section(&sections, "group").unwrap();
+            let gid = body
+                .lines()
+                .find_map(parse_group_line)
+                .map(|entry| entry.gid);
+            assert_eq!(gid, expected, "group {name}: {stdout}");
+        }
+    }
+
+    #[test]
     fn probe_is_valid_sh() {
         let probe = group(json!({"name": "deploy$1"})).probe().unwrap();
         assert_eq!(sh_syntax_error(&probe), None);

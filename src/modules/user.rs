@@ -1184,6 +1184,27 @@ mod tests {
         assert!(probed.home_exists);
     }
 
+    #[test]
+    fn probe_reports_missing_user() {
+        let user = user(json!({"name": "no-such-user-vf", "password": HASH}));
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(user.probe().unwrap())
+            .output()
+            .unwrap();
+        let probed = parse_probe(&ExecOutput {
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            ..ExecOutput::default()
+        })
+        .unwrap();
+        assert_eq!(probed.passwd, None);
+        assert_eq!(probed.primary_group, None);
+        assert!(probed.groups.is_empty());
+        assert!(probed.shadow.is_none());
+        assert!(!probed.shadow_unreadable);
+        assert!(!probed.home_exists);
+    }
+
     fn sh_syntax_error(script: &str) -> Option<String> {
         let output = std::process::Command::new("sh")
             .arg("-n")
