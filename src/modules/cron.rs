@@ -543,20 +543,32 @@ impl Action for Cron {
                 note = " (cron would be installed by an earlier task)";
                 None
             }
-            Probed::Error(message) => {
-                let user_predicted = match &self.target {
-                    Target::User(user) => host.check_mode && host.predicted.users.contains(user),
-                    Target::File(_) => false,
-                };
-                if !user_predicted {
-                    return Err(ModuleError::Probe(format!(
-                        "cannot read {}: {message}; check that the user exists and run the task with `become: true`",
-                        self.header()
-                    )));
+            Probed::Error(message) => match &self.target {
+                Target::User(user) if host.check_mode && host.predicted.users.contains(user) => {
+                    note = " (the user would be created by an earlier task)";
+                    None
                 }
-                note = " (the user would be created by an earlier task)";
-                None
-            }
+                Target::User(user) => {
+                    return Err(ModuleError::Probe(format!(
+                        "cannot read the crontab of `{user}`: {message}; check that the user exists and run the task with `become: true`"
+                    )))
+                }
+                Target::File(path) => {
+                    return Err(ModuleError::Probe(format!(
+                        "cannot read `{path}`: {message}"
+                    )))
+                }
+            },
+        };
+        // In check mode, a cron.d file that an earlier task would write is planned against.
+        let existing = match (&self.target, existing) {
+            (Target::File(path), None) if host.check_mode => host
+                .predicted
+                .files
+                .get(path)
+                .and_then(|content| content.as_ref())
+                .map(|content| String::from_utf8_lossy(content).into_owned()),
+            (_, existing) => existing,
         };
         let before = existing.clone().unwrap_or_default();
         let mut lines = table_lines(&before);
@@ -1078,6 +1090,21 @@ esac
             std::fs::read_to_string(dir.path().join("deploy")).unwrap(),
             "CRON_TZ=\"UTC\"\nMAILTO=\"\"\n#Ansible: hand\n5 * * * * /usr/bin/true\n#Ansible: sync\n*/5 * * * * rsync -a /srv/a/ /srv/b/\n"
         );
+    }
+
+    #[test]
+    fn predicted_cron_file_is_planned_against() {
+        let cron = cron(json!({"name": "CRON_TZ", "env": true, "job": "UTC", "cron_file": "app"}));
+        let mut predicted = Predictions::default();
+        predicted.files.insert(
+            "/etc/cron.d/app".into(),
+            Some(b"CRON_TZ=\"UTC\"\n#Ansible: a\n* * * * * root true\n".to_vec()),
+        );
+        let stdout = "==> status <==\nstate=absent\n";
+        let plan = plan_with(&cron, stdout, true, &predicted).unwrap();
+        assert!(!plan.changed(), "{:?}", plan.changes);
+        let plan = plan_with(&cron, stdout, false, &predicted).unwrap();
+        assert!(plan.changed());
     }
 
     #[test]
