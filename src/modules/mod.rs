@@ -19,10 +19,14 @@ pub mod blockinfile;
 pub mod common;
 pub mod controller;
 pub mod copy;
+pub mod cron;
 pub mod file;
+pub mod group;
 pub mod lineinfile;
 pub mod stat;
 pub mod template;
+pub mod ufw;
+pub mod user;
 
 pub type Args = Map<String, Value>;
 
@@ -254,6 +258,10 @@ static REGISTRY: &[&ModuleSpec] = &[
     &template::SPEC,
     &lineinfile::SPEC,
     &blockinfile::SPEC,
+    &cron::SPEC,
+    &group::SPEC,
+    &ufw::SPEC,
+    &user::SPEC,
 ];
 
 /// Looks up a module by its short, fully qualified or legacy name.
