@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 pub mod args;
+pub mod command;
 pub mod common;
+pub mod shell;
 
 pub type Args = Map<String, Value>;
 
@@ -229,7 +231,18 @@ pub enum ModuleError {
 
 /// Every module vpsforge knows, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
-    &[]
+    // A `static` because a constant slice cannot borrow the modules' statics.
+    static REGISTRY: &[&ModuleSpec] = &[
+        &command::SPEC,
+        &shell::SPEC,
+        // &apt::SPEC,
+        // &package::SPEC,
+        // &service::SPEC,
+        // &service::SYSTEMD_SPEC,
+        // &timezone::SPEC,
+        // &sysctl::SPEC,
+    ];
+    REGISTRY
 }
 
 /// Looks up a module by its short, fully qualified or legacy name.
