@@ -14,9 +14,11 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+pub mod apt;
 pub mod args;
 pub mod command;
 pub mod common;
+pub mod package;
 pub mod shell;
 
 pub type Args = Map<String, Value>;
@@ -235,8 +237,8 @@ pub fn registry() -> &'static [&'static ModuleSpec] {
     static REGISTRY: &[&ModuleSpec] = &[
         &command::SPEC,
         &shell::SPEC,
-        // &apt::SPEC,
-        // &package::SPEC,
+        &apt::SPEC,
+        &package::SPEC,
         // &service::SPEC,
         // &service::SYSTEMD_SPEC,
         // &timezone::SPEC,
