@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::args::{bool_or, choice, opt_bool, opt_int, opt_list, opt_str};
+use super::command::resolve_aliases;
 use super::common::{quote, section_header, split_sections};
 use super::{
     Action, Args, BuildContext, Change, ExecOutput, HostView, ModuleError, ModuleKind, ModuleSpec,
@@ -66,7 +67,7 @@ const DEFAULT_LOCK_TIMEOUT: i64 = 120;
 const RESULT_MARKER: &str = "vpsforge-apt-result:";
 
 fn build(args: &Args, _context: &BuildContext) -> Result<Box<dyn Action>, ModuleError> {
-    Ok(Box::new(Apt::from_args(args)?))
+    Ok(Box::new(Apt::from_args(&resolve_aliases(&SPEC, args))?))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +152,7 @@ pub(crate) struct Apt {
 }
 
 impl Apt {
+    /// Reads the arguments, which must have their aliases resolved against [`SPEC`].
     pub(crate) fn from_args(args: &Args) -> Result<Apt, ModuleError> {
         let state = match choice(args, "state", STATES, "present")?.as_str() {
             "present" | "installed" => State::Present,
@@ -974,6 +976,38 @@ nginx:\n  Installed: (none)\n  Candidate: 1.22.1-9\n  Version table:\n     1.22.
         let args: Args =
             serde_json::from_value(json!({"name": "nginx", "upgrade": false})).unwrap();
         assert!(Apt::from_args(&args).is_ok());
+    }
+
+    #[test]
+    fn aliases_are_resolved() {
+        let context = BuildContext {
+            search_paths: &[],
+            render_template: &|_| Ok(String::new()),
+            facts: &Value::Null,
+        };
+        let args: Args =
+            serde_json::from_value(json!({"pkg": "nginx", "update-cache": "yes"})).unwrap();
+        let Ok(action) = build(&args, &context) else {
+            panic!("aliases rejected");
+        };
+        let plan = action
+            .plan(
+                &ExecOutput {
+                    stdout: NGINX_INSTALLED.to_string(),
+                    ..ExecOutput::default()
+                },
+                &HostView {
+                    check_mode: false,
+                    facts: &Value::Null,
+                    predicted: &Predictions::default(),
+                },
+            )
+            .unwrap();
+        assert!(!plan.changed());
+        assert_eq!(
+            plan.reason.as_deref(),
+            Some("`nginx` is installed (1.22.1-9)")
+        );
     }
 
     #[test]

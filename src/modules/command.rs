@@ -37,6 +37,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 };
 
 fn build(args: &Args, _context: &BuildContext) -> Result<Box<dyn Action>, ModuleError> {
+    let args = &resolve_aliases(&SPEC, args);
     let command = opt_str(args, "_raw_params")?
         .filter(|s| !s.trim().is_empty())
         .or(opt_str(args, "cmd")?.filter(|s| !s.trim().is_empty()));
@@ -69,6 +70,24 @@ fn build(args: &Args, _context: &BuildContext) -> Result<Box<dyn Action>, Module
         expand_vars: bool_or(args, "expand_argument_vars", true)?,
     };
     Ok(Box::new(Run::from_args(args, program)?))
+}
+
+/// Returns `args` with each argument given under an alias (`pkg`, `update-cache`)
+/// stored under its canonical name as well, so that `build` functions read one name.
+/// An argument given under its canonical name wins over its aliases.
+// NOTE: this is shared by every module in this crate and belongs beside the other
+// argument helpers in `args.rs`, which this change does not own.
+pub(crate) fn resolve_aliases(spec: &ModuleSpec, args: &Args) -> Args {
+    let mut resolved = args.clone();
+    for param in spec.params {
+        if resolved.contains_key(param.name) {
+            continue;
+        }
+        if let Some(value) = param.aliases.iter().find_map(|alias| args.get(*alias)) {
+            resolved.insert(param.name.to_string(), value.clone());
+        }
+    }
+    resolved
 }
 
 /// The program a [`Run`] starts.

@@ -19,6 +19,7 @@ pub mod args;
 pub mod command;
 pub mod common;
 pub mod package;
+pub mod service;
 pub mod shell;
 
 pub type Args = Map<String, Value>;
@@ -239,8 +240,8 @@ pub fn registry() -> &'static [&'static ModuleSpec] {
         &shell::SPEC,
         &apt::SPEC,
         &package::SPEC,
-        // &service::SPEC,
-        // &service::SYSTEMD_SPEC,
+        &service::SPEC,
+        &service::SYSTEMD_SPEC,
         // &timezone::SPEC,
         // &sysctl::SPEC,
     ];

@@ -2,7 +2,7 @@
 //! pipes, redirections and variables work. It shares the runner of `command`.
 
 use super::args::opt_str;
-use super::command::{Program, Run};
+use super::command::{resolve_aliases, Program, Run};
 use super::{Action, Args, BuildContext, ModuleError, ModuleKind, ModuleSpec, Param, ParamKind};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -25,6 +25,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 };
 
 fn build(args: &Args, _context: &BuildContext) -> Result<Box<dyn Action>, ModuleError> {
+    let args = &resolve_aliases(&SPEC, args);
     let script = opt_str(args, "_raw_params")?
         .filter(|s| !s.trim().is_empty())
         .or(opt_str(args, "cmd")?.filter(|s| !s.trim().is_empty()))
