@@ -21,6 +21,7 @@ pub mod common;
 pub mod package;
 pub mod service;
 pub mod shell;
+pub mod timezone;
 
 pub type Args = Map<String, Value>;
 
@@ -242,7 +243,7 @@ pub fn registry() -> &'static [&'static ModuleSpec] {
         &package::SPEC,
         &service::SPEC,
         &service::SYSTEMD_SPEC,
-        // &timezone::SPEC,
+        &timezone::SPEC,
         // &sysctl::SPEC,
     ];
     REGISTRY
