@@ -21,6 +21,7 @@ pub mod common;
 pub mod package;
 pub mod service;
 pub mod shell;
+pub mod sysctl;
 pub mod timezone;
 
 pub type Args = Map<String, Value>;
@@ -244,7 +245,7 @@ pub fn registry() -> &'static [&'static ModuleSpec] {
         &service::SPEC,
         &service::SYSTEMD_SPEC,
         &timezone::SPEC,
-        // &sysctl::SPEC,
+        &sysctl::SPEC,
     ];
     REGISTRY
 }

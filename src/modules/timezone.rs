@@ -177,7 +177,7 @@ impl Action for Timezone {
     }
 }
 
-/// Returns the zone the probe found: timedatectl's answer, else the `/etc/localtime`
+/// Returns the zone the probe found: the output of timedatectl, else the `/etc/localtime`
 /// link target below `zoneinfo/`, else the first line of `/etc/timezone`.
 fn current_zone(values: &BTreeMap<String, String>) -> Option<String> {
     if let Some(zone) = values.get("timezone").filter(|z| !z.trim().is_empty()) {
