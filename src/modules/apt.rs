@@ -420,94 +420,7 @@ impl Action for Apt {
                 _ => true,
             };
 
-        let mut changes = Vec::new();
-        let mut install = Vec::new();
-        let mut remove = Vec::new();
-        let mut matched = Vec::new();
-        let mut predicts = Predictions::default();
-
-        for package in &self.packages {
-            let status = installed.get(&package.base).filter(|s| s.is_installed());
-            let predicted = host.check_mode && host.predicted.packages.contains(&package.base);
-            match self.state {
-                State::Present | State::Latest => {
-                    if predicted && status.is_none() {
-                        matched.push(format!(
-                            "`{}` would be installed by an earlier task",
-                            package.base
-                        ));
-                        continue;
-                    }
-                    let candidate = candidates.get(&package.base).cloned().flatten();
-                    match status {
-                        Some(status) if package.version.is_some() => {
-                            if package.version_matches(&status.version) {
-                                matched.push(installed_text(package, &status.version));
-                            } else {
-                                changes.push(summary(format!(
-                                    "change `{}` from {} to {}",
-                                    package.name,
-                                    status.version,
-                                    package.version.as_deref().unwrap_or_default()
-                                )));
-                                install.push(package.install_word());
-                            }
-                        }
-                        Some(status) if self.state == State::Latest => match &candidate {
-                            Some(candidate) if candidate != &status.version => {
-                                changes.push(summary(format!(
-                                    "upgrade `{}` from {} to {candidate}",
-                                    package.name, status.version
-                                )));
-                                install.push(package.install_word());
-                            }
-                            _ => matched.push(format!(
-                                "`{}` is the newest version ({})",
-                                package.name, status.version
-                            )),
-                        },
-                        Some(status) => matched.push(installed_text(package, &status.version)),
-                        None => {
-                            let version = package.version.clone().or(candidate.clone());
-                            if version.is_none() && !update_due {
-                                return Err(ModuleError::Failed(format!(
-                                    "no package matching `{}` is available: check the name, or add its repository and set `update_cache: true`",
-                                    package.name
-                                )));
-                            }
-                            let shown = version.map(|v| format!(" ({v})")).unwrap_or_default();
-                            changes.push(summary(format!("install `{}`{shown}", package.name)));
-                            install.push(package.install_word());
-                            predicts.packages.insert(package.base.clone());
-                        }
-                    }
-                }
-                State::Absent => {
-                    let on_disk = installed.get(&package.base);
-                    let remove_it = match on_disk {
-                        Some(status) if status.is_installed() => true,
-                        Some(status) => self.purge && status.has_files(),
-                        None => false,
-                    } || predicted;
-                    if remove_it {
-                        let verb = if self.purge { "purge" } else { "remove" };
-                        let shown = on_disk
-                            .filter(|s| !s.version.is_empty())
-                            .map(|s| format!(" ({})", s.version))
-                            .unwrap_or_default();
-                        let note = if predicted && on_disk.is_none_or(|s| !s.is_installed()) {
-                            " that an earlier task would install"
-                        } else {
-                            ""
-                        };
-                        changes.push(summary(format!("{verb} `{}`{shown}{note}", package.name)));
-                        remove.push(quote(&package.name));
-                    } else {
-                        matched.push(format!("`{}` is not installed", package.name));
-                    }
-                }
-            }
-        }
+        let mut decisions = self.decide_packages(&installed, &candidates, update_due, host)?;
 
         let autoremoved: Vec<&str> = sections
             .get("autoremove")
@@ -519,7 +432,7 @@ impl Action for Apt {
             })
             .unwrap_or_default();
         if !autoremoved.is_empty() {
-            changes.push(summary(format!(
+            decisions.changes.push(summary(format!(
                 "autoremove {}",
                 autoremoved
                     .iter()
@@ -529,86 +442,52 @@ impl Action for Apt {
             )));
         }
 
-        // NOTE: a due cache update runs only when it is the whole task or when packages
-        // change. A task that names packages which already match reports no change and
+        // NOTE: a due cache update runs only when the task names no packages or when
+        // packages change. A task whose packages already match reports no change and
         // leaves the cache as it is, because a plan without changes has no apply step.
+        // For `state: latest` this means the candidate comes from the cache as it was.
         let update_alone = update_due && self.packages.is_empty();
-        if update_alone {
-            changes.insert(0, summary("update the package cache".to_string()));
-        }
 
         let mut result = Map::new();
         result.insert(
             "cache_update_time".into(),
             cache.mtime.map_or(Value::Null, |t| json!(t)),
         );
-        if changes.is_empty() {
+        if decisions.changes.is_empty() && !update_alone {
             result.insert("cache_updated".into(), json!(false));
-            let reason = if matched.is_empty() {
-                match cache.mtime.zip(cache.now) {
-                    Some((mtime, now)) => format!(
-                        "the package cache is {} seconds old, within `cache_valid_time` ({})",
-                        now - mtime,
-                        self.cache_valid_time
-                    ),
-                    None => "nothing to do".to_string(),
-                }
+            let reason = if !decisions.matched.is_empty() {
+                decisions.matched.join(", ")
+            } else if let (true, Some(mtime), Some(now)) =
+                (self.update_cache, cache.mtime, cache.now)
+            {
+                format!(
+                    "the package cache is {} seconds old, within `cache_valid_time` ({})",
+                    now - mtime,
+                    self.cache_valid_time
+                )
             } else {
-                matched.join(", ")
+                "apt would autoremove no packages".to_string()
             };
             let mut plan = Plan::unchanged(reason);
             plan.result = result;
             return Ok(plan);
         }
-        if update_due && !update_alone {
-            changes.insert(0, summary("update the package cache".to_string()));
-        }
-
-        let mut script = String::from("set -e\nexport DEBIAN_FRONTEND=noninteractive\n");
-        // The script reaches `sh` on standard input, so apt and the maintainer scripts
-        // it starts read `/dev/null` in its place.
         if update_due {
-            script.push_str(&format!(
-                "apt-get -q -o DPkg::Lock::Timeout={} update </dev/null\n",
-                self.lock_timeout
-            ));
+            decisions
+                .changes
+                .insert(0, summary("update the package cache".to_string()));
         }
-        if !install.is_empty() {
-            script.push_str(&format!(
-                "{} install -- {} </dev/null\n",
-                self.apt_get(),
-                install.join(" ")
-            ));
-        }
-        if !remove.is_empty() {
-            let verb = if self.purge { "purge" } else { "remove" };
-            script.push_str(&format!(
-                "{} {verb} -- {} </dev/null\n",
-                self.apt_get(),
-                remove.join(" ")
-            ));
-        }
-        if !autoremoved.is_empty() {
-            let purge = if self.purge { " --purge" } else { "" };
-            script.push_str(&format!(
-                "{} autoremove{purge} </dev/null\n",
-                self.apt_get()
-            ));
-        }
-        script.push_str(&format!(
-            "printf '\\n%s cache_update_time=%s\\n' {} \"$(stat -c %Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %Y /var/lib/apt/lists 2>/dev/null || true)\"\n",
-            quote(RESULT_MARKER)
-        ));
 
         result.insert("cache_updated".into(), json!(update_due));
+        let apply = self.apply_script(update_due, &decisions, !autoremoved.is_empty());
         Ok(Plan {
-            changes,
+            changes: decisions.changes,
             reason: None,
-            apply: Some(script),
+            apply: Some(apply),
             runs_in_check_mode: false,
             skipped_in_check_mode: false,
             result,
-            predicts,
+            predicts: decisions.predicts,
         })
     }
 
@@ -641,6 +520,168 @@ impl Action for Apt {
         result.insert("stdout".into(), json!(stdout));
         result.insert("stderr".into(), json!(output.stderr));
         Ok(result)
+    }
+}
+
+/// The per-package outcome of a plan.
+#[derive(Debug, Default)]
+struct Decisions {
+    changes: Vec<Change>,
+    /// Quoted `apt-get install` words.
+    install: Vec<String>,
+    /// Quoted names to remove or purge.
+    remove: Vec<String>,
+    /// Why each package that needs nothing already matches.
+    matched: Vec<String>,
+    predicts: Predictions,
+}
+
+impl Apt {
+    /// Compares each named package with its dpkg status and apt candidate.
+    fn decide_packages(
+        &self,
+        installed: &BTreeMap<String, DpkgStatus>,
+        candidates: &BTreeMap<String, Option<String>>,
+        update_due: bool,
+        host: &HostView,
+    ) -> Result<Decisions, ModuleError> {
+        let mut decisions = Decisions::default();
+        for package in &self.packages {
+            let status = installed.get(&package.base).filter(|s| s.is_installed());
+            let predicted = host.check_mode && host.predicted.packages.contains(&package.base);
+            match self.state {
+                State::Present | State::Latest => {
+                    if predicted && status.is_none() {
+                        decisions.matched.push(format!(
+                            "`{}` would be installed by an earlier task",
+                            package.base
+                        ));
+                        continue;
+                    }
+                    let candidate = candidates.get(&package.base).cloned().flatten();
+                    match status {
+                        Some(status) if package.version.is_some() => {
+                            if package.version_matches(&status.version) {
+                                decisions
+                                    .matched
+                                    .push(installed_text(package, &status.version));
+                            } else {
+                                decisions.changes.push(summary(format!(
+                                    "change `{}` from {} to {}",
+                                    package.name,
+                                    status.version,
+                                    package.version.as_deref().unwrap_or_default()
+                                )));
+                                decisions.install.push(package.install_word());
+                            }
+                        }
+                        Some(status) if self.state == State::Latest => match &candidate {
+                            Some(candidate) if candidate != &status.version => {
+                                decisions.changes.push(summary(format!(
+                                    "upgrade `{}` from {} to {candidate}",
+                                    package.name, status.version
+                                )));
+                                decisions.install.push(package.install_word());
+                            }
+                            _ => decisions.matched.push(format!(
+                                "`{}` is the newest version ({})",
+                                package.name, status.version
+                            )),
+                        },
+                        Some(status) => decisions
+                            .matched
+                            .push(installed_text(package, &status.version)),
+                        None => {
+                            let version = package.version.clone().or(candidate.clone());
+                            if version.is_none() && !update_due {
+                                return Err(ModuleError::Failed(format!(
+                                    "no package matching `{}` is available: check the name, or add its repository and set `update_cache: true`",
+                                    package.name
+                                )));
+                            }
+                            let shown = version.map(|v| format!(" ({v})")).unwrap_or_default();
+                            decisions
+                                .changes
+                                .push(summary(format!("install `{}`{shown}", package.name)));
+                            decisions.install.push(package.install_word());
+                            decisions.predicts.packages.insert(package.base.clone());
+                        }
+                    }
+                }
+                State::Absent => {
+                    let on_disk = installed.get(&package.base);
+                    let remove_it = match on_disk {
+                        Some(status) if status.is_installed() => true,
+                        Some(status) => self.purge && status.has_files(),
+                        None => false,
+                    } || predicted;
+                    if remove_it {
+                        let verb = if self.purge { "purge" } else { "remove" };
+                        let shown = on_disk
+                            .filter(|s| !s.version.is_empty())
+                            .map(|s| format!(" ({})", s.version))
+                            .unwrap_or_default();
+                        let note = if predicted && on_disk.is_none_or(|s| !s.is_installed()) {
+                            " that an earlier task would install"
+                        } else {
+                            ""
+                        };
+                        decisions
+                            .changes
+                            .push(summary(format!("{verb} `{}`{shown}{note}", package.name)));
+                        decisions.remove.push(quote(&package.name));
+                    } else {
+                        decisions
+                            .matched
+                            .push(format!("`{}` is not installed", package.name));
+                    }
+                }
+            }
+        }
+
+        Ok(decisions)
+    }
+
+    /// Returns the script that updates the cache, installs, removes and autoremoves.
+    fn apply_script(&self, update_due: bool, decisions: &Decisions, autoremove: bool) -> String {
+        let (install, remove) = (&decisions.install, &decisions.remove);
+        let mut script = String::from("set -e\nexport DEBIAN_FRONTEND=noninteractive\n");
+        // The script reaches `sh` on standard input, so apt and the maintainer scripts
+        // it starts read `/dev/null` in its place.
+        if update_due {
+            script.push_str(&format!(
+                "apt-get -q -o DPkg::Lock::Timeout={} update </dev/null\n",
+                self.lock_timeout
+            ));
+        }
+        if !install.is_empty() {
+            script.push_str(&format!(
+                "{} install -- {} </dev/null\n",
+                self.apt_get(),
+                install.join(" ")
+            ));
+        }
+        if !remove.is_empty() {
+            let verb = if self.purge { "purge" } else { "remove" };
+            script.push_str(&format!(
+                "{} {verb} -- {} </dev/null\n",
+                self.apt_get(),
+                remove.join(" ")
+            ));
+        }
+        if autoremove {
+            let purge = if self.purge { " --purge" } else { "" };
+            script.push_str(&format!(
+                "{} autoremove{purge} </dev/null\n",
+                self.apt_get()
+            ));
+        }
+        script.push_str(&format!(
+            "printf '\\n%s cache_update_time=%s\\n' {} \"$(stat -c %Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %Y /var/lib/apt/lists 2>/dev/null || true)\"\n",
+            quote(RESULT_MARKER)
+        ));
+
+        script
     }
 }
 
