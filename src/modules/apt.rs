@@ -948,6 +948,10 @@ nginx:\n  Installed: (none)\n  Candidate: 1.22.1-9\n  Version table:\n     1.22.
             "==> cache <==\nmtime=1\nnow=2\n==> autoremove <==\n",
         );
         assert!(!plan.changed());
+        assert_eq!(
+            plan.reason.as_deref(),
+            Some("apt would autoremove no packages")
+        );
     }
 
     #[test]
