@@ -281,21 +281,24 @@ impl Action for Service {
             ));
         }
 
-        let mut changes = Vec::new();
-        let mut script = String::from("set -e\n");
+        let mut steps = Steps::default();
         if self.daemon_reexec {
-            changes.push(change("re-execute the systemd manager"));
-            script.push_str("systemctl daemon-reexec </dev/null\n");
+            steps.run(
+                "re-execute the systemd manager",
+                "systemctl daemon-reexec </dev/null\n",
+            );
         }
 
         let Some(unit) = &self.unit else {
             if self.daemon_reload {
-                changes.push(change("reload the systemd manager configuration"));
-                script.push_str("systemctl daemon-reload </dev/null\n");
+                steps.run(
+                    "reload the systemd manager configuration",
+                    "systemctl daemon-reload </dev/null\n",
+                );
             }
-            let apply = (!changes.is_empty()).then_some(script);
+            let apply = (!steps.changes.is_empty()).then(|| steps.script.clone());
             return Ok(Plan {
-                changes,
+                changes: steps.changes,
                 apply,
                 ..Plan::default()
             });
@@ -322,8 +325,10 @@ impl Action for Service {
         let reload_needed =
             self.daemon_reload && (status.get("NeedDaemonReload") == "yes" || !status.exists());
         if reload_needed {
-            changes.push(change("reload the systemd manager configuration"));
-            script.push_str("systemctl daemon-reload </dev/null\n");
+            steps.run(
+                "reload the systemd manager configuration",
+                "systemctl daemon-reload </dev/null\n",
+            );
         }
 
         let mut assumed = String::new();
@@ -339,83 +344,9 @@ impl Action for Service {
             }
         }
 
-        let mut reasons = Vec::new();
-        let mut result_enabled = None;
-
-        if let Some(masked) = self.masked {
-            if masked != status.is_masked() {
-                let verb = if masked { "mask" } else { "unmask" };
-                changes.push(change(&format!("{verb} `{unit}`")));
-                script.push_str(&self.systemctl(verb, unit));
-            } else {
-                reasons.push(format!(
-                    "`{unit}` is {}",
-                    if masked { "masked" } else { "not masked" }
-                ));
-            }
-        }
-
-        if let Some(enabled) = self.enabled {
-            let unit_file_state = status.get("UnitFileState");
-            let currently = status.exists() && status.is_enabled();
-            result_enabled = Some(enabled);
-            if enabled == currently {
-                reasons.push(format!(
-                    "`{unit}` is {} ({unit_file_state})",
-                    if enabled { "enabled" } else { "disabled" }
-                ));
-            } else if !enabled && matches!(unit_file_state, "static" | "transient") {
-                // `systemctl disable` leaves such a unit as it is, so a change would repeat forever.
-                result_enabled = Some(true);
-                reasons.push(format!(
-                    "`{unit}` is {unit_file_state} and cannot be disabled"
-                ));
-            } else {
-                let verb = if enabled { "enable" } else { "disable" };
-                changes.push(change(&format!("{verb} `{unit}`{assumed}")));
-                script.push_str(&self.systemctl(verb, unit));
-            }
-        }
-
+        let result_enabled = self.plan_unit_file(unit, &status, &assumed, &mut steps);
         if let Some(state) = self.state {
-            let running = status.is_running();
-            match state {
-                State::Started if running => {
-                    reasons.push(format!("`{unit}` is running ({})", status.get("SubState")))
-                }
-                State::Started => {
-                    changes.push(change(&format!("start `{unit}`{assumed}")));
-                    script.push_str(&self.systemctl("start", unit));
-                }
-                State::Stopped if status.is_stoppable() => {
-                    changes.push(change(&format!("stop `{unit}`")));
-                    script.push_str(&self.systemctl("stop", unit));
-                }
-                State::Stopped => reasons.push(format!(
-                    "`{unit}` is stopped ({})",
-                    status.get("ActiveState")
-                )),
-                // As in Ansible, a unit that is not running is started instead.
-                State::Restarted | State::Reloaded if !running => {
-                    changes.push(change(&format!("start `{unit}`{assumed}")));
-                    script.push_str(&self.systemctl("start", unit));
-                }
-                State::Restarted => {
-                    changes.push(change(&format!("restart `{unit}`")));
-                    match self.sleep {
-                        Some(seconds) => {
-                            script.push_str(&self.systemctl("stop", unit));
-                            script.push_str(&format!("sleep {seconds}\n"));
-                            script.push_str(&self.systemctl("start", unit));
-                        }
-                        None => script.push_str(&self.systemctl("restart", unit)),
-                    }
-                }
-                State::Reloaded => {
-                    changes.push(change(&format!("reload `{unit}`")));
-                    script.push_str(&self.systemctl("reload", unit));
-                }
-            }
+            self.plan_state(state, unit, &status, &assumed, &mut steps);
         }
 
         let mut result = Map::new();
@@ -433,15 +364,15 @@ impl Action for Service {
             .collect();
         result.insert("status".into(), Value::Object(properties));
 
-        if changes.is_empty() {
-            let mut plan = Plan::unchanged(reasons.join(", "));
+        if steps.changes.is_empty() {
+            let mut plan = Plan::unchanged(steps.reasons.join(", "));
             plan.result = result;
             return Ok(plan);
         }
         Ok(Plan {
-            changes,
+            changes: steps.changes,
             reason: None,
-            apply: Some(script),
+            apply: Some(steps.script),
             runs_in_check_mode: false,
             skipped_in_check_mode: false,
             result,
@@ -451,6 +382,101 @@ impl Action for Service {
 }
 
 impl Service {
+    /// Adds the mask and enable steps, and returns the `enabled` value to register.
+    fn plan_unit_file(
+        &self,
+        unit: &str,
+        status: &UnitStatus,
+        assumed: &str,
+        steps: &mut Steps,
+    ) -> Option<bool> {
+        let mut result_enabled = None;
+        if let Some(masked) = self.masked {
+            if masked != status.is_masked() {
+                let verb = if masked { "mask" } else { "unmask" };
+                steps.change(format!("{verb} `{unit}`"));
+                steps.script.push_str(&self.systemctl(verb, unit));
+            } else {
+                steps.reasons.push(format!(
+                    "`{unit}` is {}",
+                    if masked { "masked" } else { "not masked" }
+                ));
+            }
+        }
+
+        if let Some(enabled) = self.enabled {
+            let unit_file_state = status.get("UnitFileState");
+            let currently = status.exists() && status.is_enabled();
+            result_enabled = Some(enabled);
+            if enabled == currently {
+                steps.reasons.push(format!(
+                    "`{unit}` is {} ({unit_file_state})",
+                    if enabled { "enabled" } else { "disabled" }
+                ));
+            } else if !enabled && matches!(unit_file_state, "static" | "transient") {
+                // `systemctl disable` leaves such a unit as it is, so a change would repeat forever.
+                result_enabled = Some(true);
+                steps.reasons.push(format!(
+                    "`{unit}` is {unit_file_state} and cannot be disabled"
+                ));
+            } else {
+                let verb = if enabled { "enable" } else { "disable" };
+                steps.change(format!("{verb} `{unit}`{assumed}"));
+                steps.script.push_str(&self.systemctl(verb, unit));
+            }
+        }
+        result_enabled
+    }
+
+    /// Adds the step that brings the unit to `state`, or the reason none is needed.
+    fn plan_state(
+        &self,
+        state: State,
+        unit: &str,
+        status: &UnitStatus,
+        assumed: &str,
+        steps: &mut Steps,
+    ) {
+        let running = status.is_running();
+        match state {
+            State::Started if running => steps
+                .reasons
+                .push(format!("`{unit}` is running ({})", status.get("SubState"))),
+            State::Started => {
+                steps.change(format!("start `{unit}`{assumed}"));
+                steps.script.push_str(&self.systemctl("start", unit));
+            }
+            State::Stopped if status.is_stoppable() => {
+                steps.change(format!("stop `{unit}`"));
+                steps.script.push_str(&self.systemctl("stop", unit));
+            }
+            State::Stopped => steps.reasons.push(format!(
+                "`{unit}` is stopped ({})",
+                status.get("ActiveState")
+            )),
+            // As in Ansible, a unit that is not running is started instead.
+            State::Restarted | State::Reloaded if !running => {
+                steps.change(format!("start `{unit}`{assumed}"));
+                steps.script.push_str(&self.systemctl("start", unit));
+            }
+            State::Restarted => {
+                steps.change(format!("restart `{unit}`"));
+                match self.sleep {
+                    Some(seconds) => {
+                        steps.script.push_str(&self.systemctl("stop", unit));
+                        steps.script.push_str(&format!("sleep {seconds}\n"));
+                        steps.script.push_str(&self.systemctl("start", unit));
+                    }
+                    None => steps.script.push_str(&self.systemctl("restart", unit)),
+                }
+            }
+            State::Reloaded => {
+                steps.change(format!("reload `{unit}`"));
+                steps.script.push_str(&self.systemctl("reload", unit));
+            }
+        }
+    }
+
     /// Returns what an earlier task in check mode would install that could provide
     /// the missing `unit`: its unit file, or a package.
     fn predicted_source(&self, unit: &str, host: &HostView) -> Option<String> {
@@ -488,10 +514,37 @@ impl Service {
     }
 }
 
-fn change(summary: &str) -> Change {
-    Change {
-        summary: summary.to_string(),
-        diff: None,
+/// The changes a plan collects, the script lines that make them, and the reasons
+/// for the parts that already match.
+#[derive(Debug)]
+struct Steps {
+    changes: Vec<Change>,
+    script: String,
+    reasons: Vec<String>,
+}
+
+impl Default for Steps {
+    fn default() -> Steps {
+        Steps {
+            changes: Vec::new(),
+            script: String::from("set -e\n"),
+            reasons: Vec::new(),
+        }
+    }
+}
+
+impl Steps {
+    /// Records a change whose command the caller adds to `script`.
+    fn change(&mut self, summary: String) {
+        self.changes.push(Change {
+            summary,
+            diff: None,
+        });
+    }
+
+    fn run(&mut self, summary: &str, command: &str) {
+        self.change(summary.to_string());
+        self.script.push_str(command);
     }
 }
 
