@@ -42,6 +42,8 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         Param::new("fail_on_autoremove", ParamKind::Bool),
         Param::new("force", ParamKind::Bool),
         Param::new("lock_timeout", ParamKind::Int),
+        Param::new("update_cache_retries", ParamKind::Int),
+        Param::new("update_cache_retry_max_delay", ParamKind::Int),
         Param::new("upgrade", ParamKind::Str).choices(&["dist", "full", "no", "safe", "yes"]),
         Param::new("deb", ParamKind::Str),
     ],
@@ -147,6 +149,10 @@ pub(crate) struct Apt {
     options: Vec<String>,
     /// Seconds to wait for the dpkg lock.
     lock_timeout: i64,
+    /// Attempts at `apt-get update` before the task fails.
+    update_retries: i64,
+    /// Maximum seconds between update attempts; the wait doubles from one second.
+    update_retry_max_delay: i64,
     /// Set when the task was written as `package`, so that errors name that module.
     pub(crate) via_package: bool,
 }
@@ -204,6 +210,14 @@ impl Apt {
         // vpsforge always runs `apt-get`, which is what `force_apt_get` requests.
         bool_or(args, "force_apt_get", false)?;
         let lock_timeout = opt_int(args, "lock_timeout")?.unwrap_or(DEFAULT_LOCK_TIMEOUT);
+        // Ansible's defaults: five attempts, at most 12 seconds apart.
+        let update_retries = opt_int(args, "update_cache_retries")?.unwrap_or(5);
+        let update_retry_max_delay = opt_int(args, "update_cache_retry_max_delay")?.unwrap_or(12);
+        if update_retries < 1 || update_retry_max_delay < 0 {
+            return Err(ModuleError::InvalidArgument(
+                "arguments `update_cache_retries` (at least 1) and `update_cache_retry_max_delay` (seconds, 0 or more) are out of range".to_string(),
+            ));
+        }
         Ok(Apt {
             packages,
             state,
@@ -213,6 +227,8 @@ impl Apt {
             autoremove,
             options: apt_options(args, lock_timeout)?,
             lock_timeout,
+            update_retries,
+            update_retry_max_delay,
             via_package: false,
         })
     }
@@ -642,6 +658,23 @@ impl Apt {
         Ok(decisions)
     }
 
+    /// Returns a script that runs `apt-get update`, retrying with a doubling wait.
+    fn update_script(&self) -> String {
+        let retries = self.update_retries;
+        let max_delay = self.update_retry_max_delay;
+        format!(
+            "vf_try=1\nvf_delay=1\n\
+             until apt-get -q -o DPkg::Lock::Timeout={} update </dev/null; do\n\
+             \tif [ \"$vf_try\" -ge {retries} ]; then echo 'apt-get update failed {retries} times' >&2; exit 1; fi\n\
+             \tsleep \"$vf_delay\"\n\
+             \tvf_try=$((vf_try + 1))\n\
+             \tvf_delay=$((vf_delay * 2))\n\
+             \tif [ \"$vf_delay\" -gt {max_delay} ]; then vf_delay={max_delay}; fi\n\
+             done\n",
+            self.lock_timeout
+        )
+    }
+
     /// Returns the script that updates the cache, installs, removes and autoremoves.
     fn apply_script(&self, update_due: bool, decisions: &Decisions, autoremove: bool) -> String {
         let (install, remove) = (&decisions.install, &decisions.remove);
@@ -649,10 +682,7 @@ impl Apt {
         // The script reaches `sh` on standard input, so apt and the maintainer scripts
         // it starts read `/dev/null` in its place.
         if update_due {
-            script.push_str(&format!(
-                "apt-get -q -o DPkg::Lock::Timeout={} update </dev/null\n",
-                self.lock_timeout
-            ));
+            script.push_str(&self.update_script());
         }
         if !install.is_empty() {
             script.push_str(&format!(
@@ -1137,5 +1167,52 @@ nginx:\n  Installed: (none)\n  Candidate: 1.22.1-9\n  Version table:\n     1.22.
             error.to_string(),
             "apt-get failed with exit status 100: E: Unable to locate package nginx"
         );
+    }
+
+    /// Runs the update loop for real against a stand-in `apt-get` that fails twice.
+    #[test]
+    fn update_retries_until_success() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("apt-get");
+        let counter = dir.path().join("calls");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho x >> '{}'\n[ $(wc -l < '{}') -ge 3 ]\n",
+                counter.display(),
+                counter.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+
+        for (retries, expected_status, expected_calls) in [(5, 0, 3), (2, 1, 2)] {
+            let _ = std::fs::remove_file(&counter);
+            let action = apt(json!({
+                "update_cache": true,
+                "update_cache_retries": retries,
+                "update_cache_retry_max_delay": 0,
+            }));
+            let output = Command::new("sh")
+                .arg("-c")
+                .arg(format!("set -e\n{}", action.update_script()))
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(expected_status),
+                "retries {retries}"
+            );
+            let calls = std::fs::read_to_string(&counter).unwrap().lines().count();
+            assert_eq!(calls, expected_calls, "retries {retries}");
+        }
     }
 }
