@@ -408,13 +408,13 @@ impl Action for Apt {
         let sections: BTreeMap<String, String> =
             split_sections(&probe.stdout).into_iter().collect();
         if sections.contains_key("no-dpkg") {
-            let how = if self.via_package && host.facts.is_null() {
+            let assumption = if self.via_package && host.facts.is_null() {
                 " (no facts were gathered, so apt was assumed)"
             } else {
                 ""
             };
             return Err(ModuleError::Failed(format!(
-                "`dpkg-query` was not found on the host{how}: the `{}` module supports only Debian and Ubuntu hosts with apt",
+                "`dpkg-query` was not found on the host{assumption}: the `{}` module supports only Debian and Ubuntu hosts with apt",
                 self.module_name()
             )));
         }
@@ -547,7 +547,7 @@ struct Decisions {
     install: Vec<String>,
     /// Quoted names to remove or purge.
     remove: Vec<String>,
-    /// Why each package that needs nothing already matches.
+    /// Reasons, one per package that already matches.
     matched: Vec<String>,
     predicts: Predictions,
 }
@@ -615,10 +615,11 @@ impl Apt {
                                     package.name
                                 )));
                             }
-                            let shown = version.map(|v| format!(" ({v})")).unwrap_or_default();
+                            let version_note =
+                                version.map(|v| format!(" ({v})")).unwrap_or_default();
                             decisions
                                 .changes
-                                .push(summary(format!("install `{}`{shown}", package.name)));
+                                .push(summary(format!("install `{}`{version_note}", package.name)));
                             decisions.install.push(package.install_word());
                             decisions.predicts.packages.insert(package.base.clone());
                         }
@@ -633,7 +634,7 @@ impl Apt {
                     } || predicted;
                     if remove_it {
                         let verb = if self.purge { "purge" } else { "remove" };
-                        let shown = on_disk
+                        let version_note = on_disk
                             .filter(|s| !s.version.is_empty())
                             .map(|s| format!(" ({})", s.version))
                             .unwrap_or_default();
@@ -642,9 +643,10 @@ impl Apt {
                         } else {
                             ""
                         };
-                        decisions
-                            .changes
-                            .push(summary(format!("{verb} `{}`{shown}{note}", package.name)));
+                        decisions.changes.push(summary(format!(
+                            "{verb} `{}`{version_note}{note}",
+                            package.name
+                        )));
                         decisions.remove.push(quote(&package.name));
                     } else {
                         decisions

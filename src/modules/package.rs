@@ -1,8 +1,8 @@
 //! `package`: the generic package module, which hands the task to `apt`.
 //!
 //! vpsforge manages Debian and Ubuntu hosts, so apt is the only backend. The
-//! gathered fact `ansible_pkg_mgr` (or `pkg_mgr`) is checked when present; with
-//! no facts, apt is assumed and the apt probe says so when dpkg is missing.
+//! gathered fact `ansible_pkg_mgr` (or `pkg_mgr`) is checked when present. With
+//! no facts, apt is assumed, and the error for a missing dpkg mentions that.
 
 use serde_json::Value;
 
