@@ -149,6 +149,8 @@ pub(crate) struct Apt {
     options: Vec<String>,
     /// Seconds to wait for the dpkg lock.
     lock_timeout: i64,
+    /// Upgrades installed packages only and leaves missing ones missing.
+    only_upgrade: bool,
     /// Attempts at `apt-get update` before the task fails.
     update_retries: i64,
     /// Maximum seconds between update attempts; the wait doubles from one second.
@@ -227,6 +229,7 @@ impl Apt {
             autoremove,
             options: apt_options(args, lock_timeout)?,
             lock_timeout,
+            only_upgrade: bool_or(args, "only_upgrade", false)?,
             update_retries,
             update_retry_max_delay,
             via_package: false,
@@ -607,6 +610,10 @@ impl Apt {
                         Some(status) => decisions
                             .matched
                             .push(installed_text(package, &status.version)),
+                        None if self.only_upgrade => decisions.matched.push(format!(
+                            "`{}` is not installed, and `only_upgrade` installs nothing new",
+                            package.name
+                        )),
                         None => {
                             let version = package.version.clone().or(candidate.clone());
                             if version.is_none() && !update_due {
@@ -1216,5 +1223,21 @@ nginx:\n  Installed: (none)\n  Candidate: 1.22.1-9\n  Version table:\n     1.22.
             let calls = std::fs::read_to_string(&counter).unwrap().lines().count();
             assert_eq!(calls, expected_calls, "retries {retries}");
         }
+    }
+
+    #[test]
+    fn only_upgrade_skips_missing_packages() {
+        let action =
+            apt(json!({"name": ["nginx", "curl"], "state": "latest", "only_upgrade": true}));
+        let plan = plan_of(&action, NGINX_ABSENT);
+        assert_eq!(
+            summaries(&plan),
+            vec!["upgrade `curl` from 7.88.1-10+deb12u5 to 7.88.1-10+deb12u8"]
+        );
+        assert!(plan
+            .apply
+            .unwrap()
+            .contains("--only-upgrade install -- curl </dev/null"));
+        assert!(plan.predicts.packages.is_empty());
     }
 }
