@@ -14,8 +14,10 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+pub mod apt;
 pub mod args;
 pub mod blockinfile;
+pub mod command;
 pub mod common;
 pub mod controller;
 pub mod copy;
@@ -23,8 +25,13 @@ pub mod cron;
 pub mod file;
 pub mod group;
 pub mod lineinfile;
+pub mod package;
+pub mod service;
+pub mod shell;
 pub mod stat;
+pub mod sysctl;
 pub mod template;
+pub mod timezone;
 pub mod ufw;
 pub mod user;
 
@@ -262,6 +269,14 @@ static REGISTRY: &[&ModuleSpec] = &[
     &group::SPEC,
     &ufw::SPEC,
     &user::SPEC,
+    &command::SPEC,
+    &shell::SPEC,
+    &apt::SPEC,
+    &package::SPEC,
+    &service::SPEC,
+    &service::SYSTEMD_SPEC,
+    &timezone::SPEC,
+    &sysctl::SPEC,
 ];
 
 /// Looks up a module by its short, fully qualified or legacy name.
