@@ -1,0 +1,291 @@
+//! End-to-end runs of `vpsforge apply` through the local connection
+//! (`ansible_connection: local`): the executor, the modules and the reporters
+//! working together on files in a temporary folder, with no SSH and no root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    events: Vec<Value>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn recap(&self, host: &str, field: &str) -> u64 {
+        self.events
+            .iter()
+            .find(|e| e["event"] == "recap")
+            .and_then(|e| e["hosts"][host][field].as_u64())
+            .unwrap_or_else(|| panic!("no recap `{field}` for `{host}` in:\n{}", self.stdout))
+    }
+
+    fn task_status(&self, task: &str, host: &str) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "task" && e["task"] == task && e["host"] == host)
+            .map(|e| e["status"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// Creates an inventory of local hosts, each with its own `root` folder variable.
+    fn new(hosts: &[&str]) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inventory = String::from("[local]\n");
+        for host in hosts {
+            let root = dir.path().join(host);
+            std::fs::create_dir_all(&root).unwrap();
+            inventory.push_str(&format!("{host} ansible_connection=local root={}\n", root.display()));
+        }
+        std::fs::write(dir.path().join("inventory.ini"), inventory).unwrap();
+        Project { dir }
+    }
+
+    fn root(&self, host: &str) -> PathBuf {
+        self.dir.path().join(host)
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn apply(&self, playbook: &str, extra: &[&str]) -> Run {
+        std::fs::write(self.dir.path().join("site.yaml"), playbook).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_vpsforge"))
+            .current_dir(self.dir.path())
+            .args(["apply", "-i", "inventory.ini", "site.yaml", "--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            events: stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
+            stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+const CONVERGE: &str = r#"
+- hosts: local
+  gather_facts: false
+  vars:
+    greeting: hello
+  tasks:
+    - name: write config
+      copy:
+        dest: "{{ root }}/app.conf"
+        content: "greeting={{ greeting }}\nport=80\n"
+        mode: "0640"
+      notify: note reload
+    - name: set port
+      lineinfile:
+        path: "{{ root }}/app.conf"
+        regexp: '^port='
+        line: port=8080
+    - name: make folders
+      file:
+        path: "{{ root }}/{{ item }}"
+        state: directory
+      loop: [a, b]
+  handlers:
+    - name: note reload
+      shell: echo reloaded >> "{{ root }}/handler.log"
+"#;
+
+#[test]
+fn check_apply_check_apply_converges() {
+    let project = Project::new(&["one"]);
+    let config = project.root("one").join("app.conf");
+
+    let check = project.apply(CONVERGE, &["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    assert!(check.recap("one", "changed") >= 3, "{}", check.stdout);
+    assert!(!config.exists(), "--check must not write files");
+
+    let apply = project.apply(CONVERGE, &[]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(apply.recap("one", "changed") >= 4, "{}", apply.stdout);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "greeting=hello\nport=8080\n");
+    assert_eq!(std::fs::read_to_string(project.root("one").join("handler.log")).unwrap(), "reloaded\n");
+
+    let recheck = project.apply(CONVERGE, &["--check", "--detailed-exitcode"]);
+    assert_eq!(recheck.code, 0, "{}\n{}", recheck.stdout, recheck.stderr);
+    assert_eq!(recheck.recap("one", "changed"), 0, "{}", recheck.stdout);
+
+    let reapply = project.apply(CONVERGE, &["--detailed-exitcode"]);
+    assert_eq!(reapply.code, 0, "{}", reapply.stdout);
+    assert_eq!(reapply.recap("one", "changed"), 0, "{}", reapply.stdout);
+    assert_eq!(std::fs::read_to_string(project.root("one").join("handler.log")).unwrap(), "reloaded\n");
+}
+
+#[test]
+fn detailed_exitcode_reports_drift() {
+    let project = Project::new(&["one"]);
+    project.apply(CONVERGE, &[]);
+    std::fs::write(project.root("one").join("app.conf"), "edited by hand\n").unwrap();
+
+    let check = project.apply(CONVERGE, &["--check", "--detailed-exitcode"]);
+
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert_eq!(check.task_status("write config", "one"), vec!["changed"]);
+    assert_eq!(std::fs::read_to_string(project.root("one").join("app.conf")).unwrap(), "edited by hand\n");
+}
+
+#[test]
+fn failed_host_does_not_stop_others() {
+    let project = Project::new(&["good", "bad"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: break one host
+      command: /bin/false
+      when: inventory_hostname == 'bad'
+    - name: keep going
+      copy: { dest: "{{ root }}/done", content: "yes\n" }
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.recap("bad", "failed"), 1);
+    assert_eq!(run.recap("good", "failed"), 0);
+    assert_eq!(run.task_status("keep going", "good"), vec!["changed"]);
+    assert!(run.task_status("keep going", "bad").is_empty(), "a failed host leaves the play");
+    assert!(project.root("good").join("done").exists());
+    assert!(!project.root("bad").join("done").exists());
+}
+
+#[test]
+fn handler_runs_after_later_failure() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - copy: { dest: "{{ root }}/conf", content: "v2\n" }
+      notify: reload
+    - command: /bin/false
+  handlers:
+    - name: reload
+      shell: echo reloaded > "{{ root }}/reloaded"
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 1);
+    assert_eq!(run.recap("one", "failed"), 1);
+    assert!(project.root("one").join("reloaded").exists(), "{}", run.stdout);
+}
+
+#[test]
+fn block_rescue_always() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - block:
+        - command: /bin/false
+        - copy: { dest: "{{ root }}/not-reached", content: "x" }
+      rescue:
+        - copy: { dest: "{{ root }}/rescued", content: "x" }
+      always:
+        - copy: { dest: "{{ root }}/always", content: "x" }
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.recap("one", "rescued"), 1);
+    assert_eq!(run.recap("one", "failed"), 0);
+    assert!(project.root("one").join("rescued").exists());
+    assert!(project.root("one").join("always").exists());
+    assert!(!project.root("one").join("not-reached").exists());
+}
+
+#[test]
+fn register_loop_and_assert() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - shell: "echo {{ item }}"
+      loop: [red, green]
+      register: colours
+      changed_when: false
+    - set_fact:
+        joined: "{{ colours.results | map(attribute='stdout') | join(',') }}"
+    - assert:
+        that:
+          - joined == 'red,green'
+          - colours is not changed
+          - "'no' | bool == false"
+    - debug: { msg: "unreached" }
+      when: joined is not defined
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.recap("one", "failed"), 0);
+    assert_eq!(run.recap("one", "skipped"), 1);
+}
+
+#[test]
+fn no_log_hides_secrets_everywhere() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  vars:
+    db_password: "S3cr3t-Value-42"
+  tasks:
+    - copy: { dest: "{{ root }}/secret", content: "{{ db_password }}\n" }
+      no_log: true
+    - debug: { msg: "the password is {{ db_password }}" }
+    - shell: "echo {{ db_password }} && exit 3"
+"#;
+
+    let run = project.apply(playbook, &["--diff", "-vvv"]);
+
+    assert_eq!(run.code, 1, "the last task fails on purpose");
+    assert!(!run.stdout.contains("S3cr3t-Value-42"), "{}", run.stdout);
+    assert!(!run.stderr.contains("S3cr3t-Value-42"), "{}", run.stderr);
+    assert!(run.stdout.contains("********"), "{}", run.stdout);
+}
+
+#[test]
+fn tags_select_tasks() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - copy: { dest: "{{ root }}/tagged", content: "x" }
+      tags: [web]
+    - copy: { dest: "{{ root }}/untagged", content: "x" }
+    - copy: { dest: "{{ root }}/always", content: "x" }
+      tags: [always]
+"#;
+
+    let run = project.apply(playbook, &["--tags", "web"]);
+
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(project.root("one").join("tagged").exists());
+    assert!(!project.root("one").join("untagged").exists());
+    assert!(project.root("one").join("always").exists());
+    let _ = project.path();
+}
