@@ -1,6 +1,22 @@
 use clap::Parser;
 
+use vpsforge::cli::{Cli, Command};
+
 fn main() {
-    let cli = vpsforge::cli::Cli::parse();
-    let _ = cli;
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Lab(args) => vpsforge::lab::run(args),
+        // NOTE: only `lab` is dispatched here so far; the other commands are wired
+        // up by their owners.
+        _ => Err(anyhow::anyhow!(
+            "this command is not available in this build"
+        )),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(1);
+        }
+    }
 }
