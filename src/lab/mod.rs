@@ -7,6 +7,7 @@
 //! in `state.json` and stopped by that PID in `lab down`.
 
 mod acme;
+mod apt_cache;
 mod host;
 mod network;
 mod process;
@@ -16,7 +17,6 @@ mod state;
 mod template;
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,11 +30,6 @@ use state::{HostState, LabState, RelayState};
 
 /// Root of the lab folders and of the shared subnet allocations.
 const LAB_ROOT: &str = "/var/lib/vpsforge/lab";
-
-/// Shared by all labs, so that packages are downloaded once.
-const APT_CACHE_DIR: &str = "/var/cache/vpsforge/apt-cacher-ng";
-
-const APT_CACHER_PORT: u16 = 3142;
 
 /// Errors that stop the lab before it changes anything on this machine.
 #[derive(Debug, thiserror::Error)]
@@ -237,7 +232,7 @@ fn up(paths: &LabPaths, name: &str, count: usize, release: &str) -> anyhow::Resu
     network::create_bridge(&state.bridge, state.subnet)?;
     state.save(&paths.dir)?;
     ensure_lab_key(paths, name)?;
-    ensure_apt_cacher(paths, &mut state)?;
+    apt_cache::ensure(paths, &mut state)?;
 
     for index in 1..=count {
         let host_name = format!("h{index}");
@@ -364,52 +359,6 @@ fn write_access_files(paths: &LabPaths, state: &LabState) -> anyhow::Result<()> 
             &paths.latency_inventory,
             &render::latency_inventory(state, &paths.key),
         )?;
-    }
-    Ok(())
-}
-
-/// Starts this lab's own apt-cacher-ng on the bridge address, unless it runs.
-fn ensure_apt_cacher(paths: &LabPaths, state: &mut LabState) -> anyhow::Result<()> {
-    if state
-        .apt_cacher_pid
-        .is_some_and(|pid| process::is_running(pid, "apt-cacher-ng"))
-    {
-        return Ok(());
-    }
-    let log_dir = paths.dir.join("apt-cacher-ng");
-    fs::create_dir_all(&log_dir)?;
-    fs::create_dir_all(APT_CACHE_DIR)?;
-    let bridge_address = state.subnet.bridge_address();
-
-    // NOTE: two labs running at once share the cache folder with two
-    // apt-cacher-ng processes; apt-cacher-ng does not document that as safe.
-    let mut command = Command::new("apt-cacher-ng");
-    command
-        .args(["-c", "/etc/apt-cacher-ng", "ForeGround=1"])
-        .arg(format!("BindAddress={bridge_address}"))
-        .arg(format!("Port={APT_CACHER_PORT}"))
-        .arg(format!("CacheDir={APT_CACHE_DIR}"))
-        .arg(format!("LogDir={}", log_dir.display()))
-        .arg(format!("SocketPath={}", log_dir.join("socket").display()))
-        .arg(format!("PidFile={}", log_dir.join("pid").display()));
-    let pid = process::spawn_detached(command, &log_dir.join("output.log"))?;
-    state.apt_cacher_pid = Some(pid);
-    state.save(&paths.dir)?;
-
-    let address = SocketAddr::new(
-        bridge_address.parse().context("invalid bridge address")?,
-        APT_CACHER_PORT,
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_err() {
-        if !process::is_running(pid, "apt-cacher-ng") || Instant::now() >= deadline {
-            bail!(
-                "apt-cacher-ng did not start on `{address}`; last lines of `{}`:\n{}",
-                log_dir.join("output.log").display(),
-                process::log_tail(&log_dir.join("output.log"), 10)
-            );
-        }
-        thread::sleep(Duration::from_millis(100));
     }
     Ok(())
 }
