@@ -54,60 +54,70 @@ pub async fn serve(listener: TcpListener, target: String, delay: Duration) -> an
     }
 }
 
+/// Relays one connection. The connection to `target` opens `delay` after the client
+/// connected, as the opening would reach a distant server only after the one-way
+/// delay, so a banner the server sends first reaches the client after two delays.
 async fn relay_connection(client: TcpStream, target: &str, delay: Duration) -> anyhow::Result<()> {
+    client.set_nodelay(true)?;
+    let (client_read, client_write) = client.into_split();
+    let (up_sender, up_receiver) = mpsc::unbounded_channel();
+    let up_reader = tokio::spawn(read_chunks(client_read, up_sender, delay));
+
+    tokio::time::sleep(delay).await;
     let server = TcpStream::connect(target)
         .await
         .with_context(|| format!("failed to connect to `{target}`"))?;
-    client.set_nodelay(true)?;
     server.set_nodelay(true)?;
-    let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
+    let up_writer = tokio::spawn(write_chunks(up_receiver, server_write));
 
-    let upstream = tokio::spawn(delayed_copy(client_read, server_write, delay));
-    let downstream = tokio::spawn(delayed_copy(server_read, client_write, delay));
-    let (up, down) = tokio::join!(upstream, downstream);
-    up??;
-    down??;
+    let (down_sender, down_receiver) = mpsc::unbounded_channel();
+    let down_reader = tokio::spawn(read_chunks(server_read, down_sender, delay));
+    let down_writer = tokio::spawn(write_chunks(down_receiver, client_write));
+
+    let (up_read, up_written, down_read, down_written) =
+        tokio::join!(up_reader, up_writer, down_reader, down_writer);
+    up_read?;
+    down_read?;
+    up_written??;
+    down_written??;
     Ok(())
 }
 
-/// Copies `reader` to `writer`, writing each chunk `delay` after it was read.
-///
-/// The end of the stream is passed on as a write shutdown after the same delay.
-async fn delayed_copy(
+/// A chunk and the time it may be written; an empty chunk marks the end of the stream.
+type Chunk = (Instant, Vec<u8>);
+
+/// Reads `reader` into chunks that are due `delay` after they were read.
+async fn read_chunks(
     mut reader: OwnedReadHalf,
-    mut writer: OwnedWriteHalf,
+    sender: mpsc::UnboundedSender<Chunk>,
     delay: Duration,
+) {
+    let mut buffer = vec![0u8; CHUNK_SIZE];
+    loop {
+        // A read error ends this direction like an end of stream would.
+        let count = reader.read(&mut buffer).await.unwrap_or_default();
+        let due = Instant::now() + delay;
+        if sender.send((due, buffer[..count].to_vec())).is_err() || count == 0 {
+            return;
+        }
+    }
+}
+
+/// Writes each chunk at its due time, in order, and shuts the writer down at the end.
+async fn write_chunks(
+    mut receiver: mpsc::UnboundedReceiver<Chunk>,
+    mut writer: OwnedWriteHalf,
 ) -> anyhow::Result<()> {
-    let (sender, mut receiver) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-
-    let reading = async move {
-        let mut buffer = vec![0u8; CHUNK_SIZE];
-        loop {
-            // A read error ends this direction like an end of stream would.
-            let count = reader.read(&mut buffer).await.unwrap_or_default();
-            let due = Instant::now() + delay;
-            // An empty chunk marks the end of the stream.
-            if sender.send((due, buffer[..count].to_vec())).is_err() || count == 0 {
-                return;
-            }
+    while let Some((due, chunk)) = receiver.recv().await {
+        tokio::time::sleep_until(due).await;
+        if chunk.is_empty() {
+            break;
         }
-    };
-
-    let writing = async move {
-        while let Some((due, chunk)) = receiver.recv().await {
-            tokio::time::sleep_until(due).await;
-            if chunk.is_empty() {
-                writer.shutdown().await?;
-                return Ok(());
-            }
-            writer.write_all(&chunk).await?;
-        }
-        anyhow::Ok(())
-    };
-
-    let ((), written) = tokio::join!(reading, writing);
-    written
+        writer.write_all(&chunk).await?;
+    }
+    writer.shutdown().await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -154,6 +164,42 @@ mod tests {
         assert!(
             elapsed < Duration::from_millis(400),
             "delay is cumulative: {elapsed:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_banner_takes_two_delays() {
+        let server = TcpListener::bind("127.0.0.1:0").await.expect("bind server");
+        let server_address = server.local_addr().expect("server address");
+        tokio::spawn(async move {
+            let (mut stream, _) = server.accept().await.expect("accept");
+            stream
+                .write_all(b"SSH-2.0-test\r\n")
+                .await
+                .expect("send banner");
+        });
+        let relay = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let relay_address = relay.local_addr().expect("relay address");
+        tokio::spawn(serve(
+            relay,
+            server_address.to_string(),
+            Duration::from_millis(100),
+        ));
+
+        let start = Instant::now();
+        let mut client = TcpStream::connect(relay_address).await.expect("connect");
+        let mut banner = Vec::new();
+        client.read_to_end(&mut banner).await.expect("read banner");
+        let elapsed = start.elapsed();
+
+        assert_eq!(banner, b"SSH-2.0-test\r\n");
+        assert!(
+            elapsed >= Duration::from_millis(200),
+            "banner took {elapsed:?}"
+        );
+        assert!(
+            elapsed < Duration::from_millis(300),
+            "banner took {elapsed:?}"
         );
     }
 
