@@ -4,7 +4,7 @@
 //! Pebble's HTTPS listener uses a certificate from a CA that the lab creates with
 //! `openssl` (`acme-ca.pem`), installed into each host's trust store. The root
 //! that signs issued certificates is different and regenerated at each pebble
-//! start; it is saved as `pebble-root.pem`.
+//! start, so it is fetched again and saved as `pebble-root.pem`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -209,8 +209,8 @@ pub fn start(paths: &LabPaths, state: &mut LabState) -> anyhow::Result<()> {
         .arg("-dnsserver")
         .arg(format!("{bridge_address}:{DNS_PORT}"))
         .env("PEBBLE_VA_NOSLEEP", "1")
-        // Pebble rejects 5 % of nonces by default to test client retries; the lab
-        // turns that off so that runs are repeatable.
+        // Pebble rejects 15 % of valid nonces by default to test client retries
+        // (pebble README), and the lab turns that off so that runs are repeatable.
         .env("PEBBLE_WFE_NONCEREJECT", "0");
     let pebble_pid = process::spawn_detached(pebble, &acme_paths.log)?;
 
@@ -302,7 +302,7 @@ fn register_hosts(state: &LabState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Copies the listener CA into a host's trust store; the caller runs `update-ca-certificates`.
+/// Copies the listener CA into a host's trust store. The caller runs `update-ca-certificates`.
 pub fn install_ca(lab_dir: &Path, merged_root: &Path) -> anyhow::Result<()> {
     let paths = AcmePaths::new(lab_dir);
     let target = merged_root

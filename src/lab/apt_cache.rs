@@ -40,7 +40,7 @@ pub fn ensure(paths: &LabPaths, state: &mut LabState) -> anyhow::Result<()> {
     let bridge_address = state.subnet.bridge_address();
 
     // NOTE: two labs running at once share the cache folder with two
-    // apt-cacher-ng processes; apt-cacher-ng does not document that as safe.
+    // apt-cacher-ng processes, and apt-cacher-ng does not document that as safe.
     let config_dir = log_dir.join("conf");
     template::write(&config_dir.join("acng.conf"), CONFIG)?;
     let mut command = Command::new("apt-cacher-ng");

@@ -192,7 +192,7 @@ fn load_running(paths: &LabPaths, name: &str) -> anyhow::Result<LabState> {
     })
 }
 
-/// Boots hosts `h1`…`hCOUNT`; hosts already running are kept, and none are removed.
+/// Boots hosts `h1`…`hCOUNT`. Hosts already running are kept, and none are removed.
 fn up(paths: &LabPaths, name: &str, count: usize, release: &str) -> anyhow::Result<LabState> {
     if count == 0 || count > network::Subnet::max_hosts() {
         return Err(LabError::InvalidCount {
@@ -295,7 +295,7 @@ fn is_host_running(host: &HostState) -> bool {
         .is_some_and(|pid| process::is_running(pid, &host::supervisor_marker(&host.name)))
 }
 
-/// Creates the lab's ed25519 key pair once; it stays across `lab down`.
+/// Creates the lab's ed25519 key pair once, and keeps it across `lab down`.
 fn ensure_lab_key(paths: &LabPaths, name: &str) -> anyhow::Result<()> {
     if paths.key.exists() {
         return Ok(());

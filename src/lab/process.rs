@@ -86,7 +86,7 @@ pub fn signal(pid: u32, signal: libc::c_int) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return;
     };
-    // SAFETY: kill has no memory effects; a stale PID yields ESRCH, which is ignored.
+    // SAFETY: kill has no memory effects, and a stale PID yields ESRCH, which is ignored.
     unsafe {
         libc::kill(pid, signal);
     }

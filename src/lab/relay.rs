@@ -84,7 +84,7 @@ async fn relay_connection(client: TcpStream, target: &str, delay: Duration) -> a
     Ok(())
 }
 
-/// A chunk and the time it may be written; an empty chunk marks the end of the stream.
+/// A chunk and the time it is due to be written. An empty chunk marks the end of the stream.
 type Chunk = (Instant, Vec<u8>);
 
 /// Reads `reader` into chunks that are due `delay` after they were read.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::state::LabState;
 
-/// Quotes a string for YAML; a JSON string is a valid YAML double-quoted scalar.
+/// Quotes a string for YAML, because a JSON string is a valid YAML double-quoted scalar.
 fn yaml_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }

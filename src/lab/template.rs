@@ -32,8 +32,8 @@ ExecStartPre=/usr/sbin/sshd -t
 
 const SSHD_CONFIG: &str = "PermitRootLogin prohibit-password\n";
 
-/// A download that stalls fails and is retried instead of hanging `apt-get`; this
-/// has been seen with apt-cacher-ng when many hosts update at once. The proxy
+/// A download that stalls fails and is retried instead of hanging `apt-get`. Such
+/// hangs were seen with apt-cacher-ng when ten hosts ran `apt-get update` at once. The proxy
 /// itself is set per host, because it is the address of each lab's bridge.
 const APT_TIMEOUTS: &str = "Acquire::http::Timeout \"30\";\nAcquire::Retries \"3\";\n";
 
@@ -63,7 +63,7 @@ pub fn ensure(release: &str) -> anyhow::Result<PathBuf> {
     }
 
     eprintln!(
-        "building the {release} template in {} (once, about 2 minutes)",
+        "building the {release} template in {} (once; this takes a few minutes)",
         root.display()
     );
     debootstrap(release, &release_dir, &building)?;
