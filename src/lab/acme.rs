@@ -86,7 +86,7 @@ fn pebble_config(paths: &AcmePaths, bridge_address: &str) -> String {
     config.to_string()
 }
 
-/// Creates the lab CA and pebble's listener certificate, unless they exist.
+/// Creates the lab CA unless it exists, and a new listener certificate for pebble.
 fn create_certificates(paths: &AcmePaths, bridge_address: &str) -> anyhow::Result<()> {
     fs::create_dir_all(&paths.dir)?;
     let config = paths.dir.join("openssl.cnf");
@@ -121,52 +121,54 @@ fn create_certificates(paths: &AcmePaths, bridge_address: &str) -> anyhow::Resul
         )
         .context("failed to create the lab CA with `openssl`")?;
     }
-    if !paths.listener_cert.exists() {
-        let request = paths.dir.join("listener.csr");
-        run(
-            "openssl",
-            &[
-                "req",
-                "-new",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-subj",
-                &format!("/CN={bridge_address}"),
-                "-config",
-                &config,
-                "-keyout",
-                &paths.listener_key.to_string_lossy(),
-                "-out",
-                &request.to_string_lossy(),
-            ],
-        )?;
-        run(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &request.to_string_lossy(),
-                "-CA",
-                &paths.ca_cert.to_string_lossy(),
-                "-CAkey",
-                &paths.ca_key.to_string_lossy(),
-                "-CAcreateserial",
-                "-days",
-                "825",
-                "-extfile",
-                &config,
-                "-extensions",
-                "v3_listener",
-                "-out",
-                &paths.listener_cert.to_string_lossy(),
-            ],
-        )
-        .context("failed to sign pebble's listener certificate with `openssl`")?;
-    }
+    // The listener certificate is made at each start, because the bridge address
+    // it names changes when the lab's subnet is allocated again.
+    let request = paths.dir.join("listener.csr");
+    run(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-subj",
+            &format!("/CN={bridge_address}"),
+            "-config",
+            &config,
+            "-keyout",
+            &paths.listener_key.to_string_lossy(),
+            "-out",
+            &request.to_string_lossy(),
+        ],
+    )?;
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &request.to_string_lossy(),
+            "-CA",
+            &paths.ca_cert.to_string_lossy(),
+            "-CAkey",
+            &paths.ca_key.to_string_lossy(),
+            "-CAcreateserial",
+            "-CAserial",
+            &paths.dir.join("ca.srl").to_string_lossy(),
+            "-days",
+            "825",
+            "-extfile",
+            &config,
+            "-extensions",
+            "v3_listener",
+            "-out",
+            &paths.listener_cert.to_string_lossy(),
+        ],
+    )
+    .context("failed to sign pebble's listener certificate with `openssl`")?;
     Ok(())
 }
 

@@ -5,7 +5,6 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -146,8 +145,7 @@ fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
 /// Starts the supervisor that boots the host, and returns its PID.
 pub fn boot(paths: &LabPaths, lab: &str, host: &str) -> anyhow::Result<u32> {
     let host_paths = HostPaths::new(&paths.dir, host);
-    let executable = std::env::current_exe().context("failed to find the vpsforge executable")?;
-    let mut command = Command::new(executable);
+    let mut command = process::vpsforge_command();
     command
         .args(["lab", "--name", lab, "supervise", host])
         .env("VPSFORGE_LAB_DIR", &paths.dir);

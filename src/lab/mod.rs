@@ -540,8 +540,7 @@ fn latency(paths: &LabPaths, name: &str, host: &str, delay_ms: u64) -> anyhow::R
     let ready_file = paths.dir.join(format!("relay-{host}-{delay_ms}.addr"));
     let _ = fs::remove_file(&ready_file);
 
-    let executable = std::env::current_exe().context("failed to find the vpsforge executable")?;
-    let mut command = Command::new(executable);
+    let mut command = process::vpsforge_command();
     command
         .args(["lab", "--name", name, "relay", "127.0.0.1:0"])
         .arg(format!("{address}:22"))
@@ -599,8 +598,7 @@ fn demo(paths: &LabPaths, name: &str) -> anyhow::Result<i32> {
     let url = start_acme(paths, name)?;
     eprintln!("ACME directory: {url}");
 
-    let executable = std::env::current_exe().context("failed to find the vpsforge executable")?;
-    let mut apply = Command::new(executable);
+    let mut apply = process::vpsforge_command();
     apply
         .arg("apply")
         .arg("-i")

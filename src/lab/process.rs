@@ -31,6 +31,18 @@ pub fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     run_output(program, args).map(drop)
 }
 
+/// Returns a command that runs this vpsforge executable again.
+///
+/// It runs `/proc/self/exe`, which works even after a rebuild replaced the file,
+/// whereas the path from `current_exe` then ends in " (deleted)" and cannot be run.
+pub fn vpsforge_command() -> Command {
+    let mut command = Command::new("/proc/self/exe");
+    if let Ok(path) = std::env::current_exe() {
+        command.arg0(path);
+    }
+    command
+}
+
 /// Starts `command` in its own session with output appended to `log`, and returns its PID.
 ///
 /// The new session keeps the process alive after the calling `vpsforge` exits
