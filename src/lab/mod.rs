@@ -101,21 +101,36 @@ pub fn run(args: &LabArgs) -> anyhow::Result<i32> {
     let paths = LabPaths::new(&args.name);
     let name = args.name.as_str();
 
+    // Commands that change the lab wait for each other, so that two `up` runs
+    // never boot the same host twice.
+    let changes_lab = matches!(
+        args.command,
+        LabCommand::Up { .. }
+            | LabCommand::Down
+            | LabCommand::Acme
+            | LabCommand::Latency { .. }
+            | LabCommand::Demo
+    );
+    let _lock = if changes_lab {
+        check_machine()?;
+        fs::create_dir_all(&paths.dir).with_context(|| {
+            format!("failed to create the lab folder `{}`", paths.dir.display())
+        })?;
+        Some(process::lock_file(&paths.dir.join("lock"))?)
+    } else {
+        None
+    };
+
     match &args.command {
         LabCommand::Up { count, release } => {
-            check_machine()?;
             up(&paths, name, *count, release.codename())?;
             print_usage(&paths);
             Ok(0)
         }
-        LabCommand::Down => {
-            check_machine()?;
-            down(&paths, name)
-        }
+        LabCommand::Down => down(&paths, name),
         LabCommand::Status => status(&paths, name),
         LabCommand::Ssh { host, command } => ssh(&paths, name, host, command),
         LabCommand::Acme => {
-            check_machine()?;
             let url = start_acme(&paths, name)?;
             println!("ACME directory: {url}");
             println!(
@@ -124,14 +139,8 @@ pub fn run(args: &LabArgs) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        LabCommand::Latency { host, delay_ms } => {
-            check_machine()?;
-            latency(&paths, name, host, *delay_ms)
-        }
-        LabCommand::Demo => {
-            check_machine()?;
-            demo(&paths, name)
-        }
+        LabCommand::Latency { host, delay_ms } => latency(&paths, name, host, *delay_ms),
+        LabCommand::Demo => demo(&paths, name),
         LabCommand::Supervise { host } => {
             let state = load_running(&paths, name)?;
             host::supervise(&paths, &state, host)

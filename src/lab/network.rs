@@ -5,14 +5,13 @@
 //! The hosts have no route out: the bridge is not forwarded or masqueraded.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::os::fd::AsRawFd;
+use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::process::{run, run_output};
+use super::process::{lock_file, run, run_output};
 
 /// First host address in a subnet: `h1` is `.11`, `h2` is `.12`, and so on.
 const FIRST_HOST_OCTET: usize = 11;
@@ -108,13 +107,7 @@ fn with_allocations<T>(
         fs::create_dir_all(parent)
             .with_context(|| format!("failed to create `{}`", parent.display()))?;
     }
-    let lock_path = path.with_extension("lock");
-    let lock = File::create(&lock_path)
-        .with_context(|| format!("failed to open `{}`", lock_path.display()))?;
-    // SAFETY: flock only reads the descriptor, which stays open until `lock` drops.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        bail!("failed to lock `{}`", lock_path.display());
-    }
+    let _lock = lock_file(&path.with_extension("lock"))?;
 
     let mut table: BTreeMap<String, u8> = match fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)

@@ -1,6 +1,7 @@
 //! Running helper commands and managing the detached processes a lab starts.
 
 use std::fs::{self, File};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -129,6 +130,24 @@ pub fn wait_exit(pid: u32, marker: &str, timeout: Duration) -> bool {
         thread::sleep(Duration::from_millis(50));
     }
     !is_running(pid, marker)
+}
+
+/// Opens `path` and takes an exclusive lock on it, waiting for other holders.
+///
+/// The lock lasts until the returned file is dropped. Child processes do not
+/// inherit it, because std opens files with close-on-exec.
+pub fn lock_file(path: &Path) -> anyhow::Result<File> {
+    let file =
+        File::create(path).with_context(|| format!("failed to open `{}`", path.display()))?;
+    // SAFETY: flock only reads the descriptor, which stays open as long as `file`.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        bail!(
+            "failed to lock `{}`: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(file)
 }
 
 /// Returns the last `lines` lines of a log file, for error messages.
