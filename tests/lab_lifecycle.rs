@@ -249,7 +249,7 @@ fn relay_adds_delay_each_way() {
 
 #[test]
 #[ignore = "needs root and systemd-nspawn; run with --include-ignored"]
-fn acme_directory_trusted_on_host() {
+fn acme_issues_certificate_to_host() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -271,6 +271,43 @@ fn acme_directory_trusted_on_host() {
     assert_ok(&directory, "curl of the ACME directory on h1");
     assert!(stdout(&directory).contains("newAccount"));
 
-    let root = std::fs::read_to_string(lab.dir.join("pebble-root.pem")).expect("pebble-root.pem");
-    assert!(root.starts_with("-----BEGIN CERTIFICATE-----"));
+    let root = lab.dir.join("pebble-root.pem");
+    let root_text = std::fs::read_to_string(&root).expect("pebble-root.pem");
+    assert!(root_text.starts_with("-----BEGIN CERTIFICATE-----"));
+
+    // certbot proves control of h1.lab.test over HTTP-01, which works only if
+    // pebble resolves the name to h1 through challtestsrv.
+    let issue = lab.ssh(
+        "h1",
+        &format!(
+            "timeout 300 sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q certbot' \
+             >/tmp/apt.log 2>&1 || {{ tail -20 /tmp/apt.log; exit 1; }}; \
+             REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt timeout 120 certbot certonly --standalone \
+             --non-interactive --agree-tos --register-unsafely-without-email --server {url} -d h1.lab.test"
+        ),
+    );
+    assert_ok(&issue, "certbot certonly for h1.lab.test");
+
+    let work = tempfile::tempdir().expect("temporary folder");
+    for file in ["cert.pem", "chain.pem"] {
+        let output = lab.ssh(
+            "h1",
+            &format!("cat /etc/letsencrypt/live/h1.lab.test/{file}"),
+        );
+        assert_ok(&output, &format!("reading {file} from h1"));
+        std::fs::write(work.path().join(file), &output.stdout).expect("write certificate");
+    }
+    let verify = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(&root)
+        .arg("-untrusted")
+        .arg(work.path().join("chain.pem"))
+        .arg(work.path().join("cert.pem"))
+        .output()
+        .expect("run openssl verify");
+    assert_ok(
+        &verify,
+        "openssl verify of the issued certificate against pebble-root.pem",
+    );
 }
