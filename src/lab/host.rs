@@ -152,9 +152,12 @@ pub fn boot(paths: &LabPaths, lab: &str, host: &str) -> anyhow::Result<u32> {
     process::spawn_detached(command, &host_paths.log)
 }
 
-/// The command-line text that identifies a host's supervisor in `/proc/PID/cmdline`.
+/// Returns the command-line text that identifies a host's supervisor in `/proc/PID/cmdline`.
+///
+/// `process::is_running` turns the NUL after each argument into a space, so the
+/// trailing space keeps the marker of `h1` from matching the supervisor of `h10`.
 pub fn supervisor_marker(host: &str) -> String {
-    format!("supervise {host}")
+    format!("supervise {host} ")
 }
 
 /// Waits until the host's sshd sends its banner, failing early if the supervisor exits.
@@ -328,6 +331,13 @@ pub fn supervise(paths: &LabPaths, state: &LabState, host: &str) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supervisor_marker_matches_one_host() {
+        let cmdline = "/usr/bin/vpsforge lab --name default supervise h10 ";
+        assert!(cmdline.contains(&supervisor_marker("h10")));
+        assert!(!cmdline.contains(&supervisor_marker("h1")));
+    }
 
     #[test]
     fn machine_names_are_unique_per_lab() {

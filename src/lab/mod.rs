@@ -327,31 +327,66 @@ fn ensure_lab_key(paths: &LabPaths, name: &str) -> anyhow::Result<()> {
 }
 
 /// Returns the lab public key followed by the user's `~/.ssh/id_*.pub` keys.
+///
+/// Under sudo the keys of the user who ran sudo are read as well, because that
+/// user, not root, usually logs in to the hosts afterwards.
 fn authorized_keys(paths: &LabPaths) -> anyhow::Result<String> {
     let lab_public = paths.key.with_extension("pub");
     let mut keys = fs::read_to_string(&lab_public)
         .with_context(|| format!("failed to read `{}`", lab_public.display()))?;
-    let Some(ssh_dir) = dirs::home_dir().map(|home| home.join(".ssh")) else {
-        return Ok(keys);
+
+    let mut homes: Vec<PathBuf> = dirs::home_dir().into_iter().collect();
+    if let Some(home) = std::env::var("SUDO_USER")
+        .ok()
+        .and_then(|user| user_home(&user))
+    {
+        if !homes.contains(&home) {
+            homes.push(home);
+        }
+    }
+    for home in homes {
+        for key in user_public_keys(&home.join(".ssh")) {
+            keys.push_str(key.trim_end());
+            keys.push('\n');
+        }
+    }
+    Ok(keys)
+}
+
+/// Reads the `id_*.pub` files of an `.ssh` folder, sorted by file name.
+fn user_public_keys(ssh_dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(ssh_dir) else {
+        return Vec::new();
     };
-    let Ok(entries) = fs::read_dir(&ssh_dir) else {
-        return Ok(keys);
-    };
-    let mut user_keys: Vec<PathBuf> = entries
+    let mut paths: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| {
             let file = path.file_name().unwrap_or_default().to_string_lossy();
             file.starts_with("id_") && file.ends_with(".pub")
         })
         .collect();
-    user_keys.sort();
-    for path in user_keys {
-        if let Ok(key) = fs::read_to_string(&path) {
-            keys.push_str(key.trim_end());
-            keys.push('\n');
-        }
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .collect()
+}
+
+/// Returns the home folder of `user` from the password database.
+fn user_home(user: &str) -> Option<PathBuf> {
+    use std::ffi::{CStr, CString, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+
+    let name = CString::new(user).ok()?;
+    // SAFETY: getpwnam returns null or a pointer to static storage, which is read
+    // at once. The lab calls it before it starts any other thread.
+    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
+    if entry.is_null() {
+        return None;
     }
-    Ok(keys)
+    // SAFETY: a non-null entry has a valid, NUL-terminated `pw_dir`.
+    let dir = unsafe { CStr::from_ptr((*entry).pw_dir) };
+    Some(PathBuf::from(OsStr::from_bytes(dir.to_bytes())))
 }
 
 fn write_access_files(paths: &LabPaths, state: &LabState) -> anyhow::Result<()> {
@@ -640,4 +675,34 @@ fn print_usage(paths: &LabPaths) {
         paths.known_hosts.display()
     );
     eprintln!("log in with: ssh -F {} h1", paths.ssh_config.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_public_keys_are_sorted_id_files() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let files = [
+            ("id_rsa.pub", "ssh-rsa B user\n"),
+            ("id_ed25519.pub", "ssh-ed25519 A user\n"),
+            ("id_ed25519", "private key"),
+            ("other.pub", "ssh-ed25519 C other\n"),
+        ];
+        for (name, text) in files {
+            fs::write(dir.path().join(name), text).expect("write key");
+        }
+
+        let keys = user_public_keys(dir.path());
+
+        assert_eq!(keys, vec!["ssh-ed25519 A user\n", "ssh-rsa B user\n"]);
+        assert!(user_public_keys(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn root_home_is_found() {
+        assert_eq!(user_home("root"), Some(PathBuf::from("/root")));
+        assert_eq!(user_home("no-such-user-here"), None);
+    }
 }
