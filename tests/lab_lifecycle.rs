@@ -311,3 +311,24 @@ fn acme_issues_certificate_to_host() {
         "openssl verify of the issued certificate against pebble-root.pem",
     );
 }
+
+#[test]
+#[ignore = "needs root and systemd-nspawn; run with --include-ignored"]
+fn two_labs_get_separate_subnets() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let first = Lab::up("lt-one", 1);
+    let second = Lab::up("lt-two", 1);
+
+    let first_state = first.state();
+    let second_state = second.state();
+    assert_ne!(first_state["bridge"], second_state["bridge"]);
+    assert_ne!(first.address("h1"), second.address("h1"));
+
+    for lab in [&first, &second] {
+        let output = lab.ssh("h1", "hostname");
+        assert_ok(&output, &format!("ssh to h1 of `{}`", lab.name));
+        assert_eq!(stdout(&output), "h1");
+    }
+}
