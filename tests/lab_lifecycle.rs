@@ -62,7 +62,7 @@ fn supervisor_pids(lab: &Lab) -> Vec<u64> {
         .collect()
 }
 
-/// Returns whether `pid` is a live process; a zombie left for PID 1 to reap counts as gone.
+/// Returns whether `pid` is a live process. A zombie left for PID 1 to reap counts as gone.
 fn is_alive(pid: u64) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
