@@ -163,6 +163,23 @@ pub enum LabCommand {
     },
     /// Boot one host, start the ACME CA and apply playbooks/site.yaml to it
     Demo,
+    /// Run one host's systemd-nspawn, booting it again when it exits with 133 (reboot)
+    #[command(hide = true)]
+    Supervise {
+        /// Host name inside the lab (`h1`)
+        host: String,
+    },
+    /// Forward TCP from LISTEN to TARGET, holding each chunk for MS milliseconds
+    #[command(hide = true)]
+    Relay {
+        listen: String,
+        target: String,
+        #[arg(value_name = "MS")]
+        delay_ms: u64,
+        /// File that receives the bound address once the relay accepts connections
+        #[arg(long, value_name = "FILE")]
+        ready_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,10 +9,13 @@ fn main() {
         Command::Apply(args) => vpsforge::commands::apply(args),
         Command::Validate(args) => vpsforge::commands::validate(args),
         Command::Inventory(args) => vpsforge::commands::inventory(args),
-        Command::Lab(_) => {
-            eprintln!("error: the lab is not built yet");
-            1
-        }
+        Command::Lab(args) => match vpsforge::lab::run(args) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

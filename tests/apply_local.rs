@@ -44,7 +44,10 @@ impl Project {
         for host in hosts {
             let root = dir.path().join(host);
             std::fs::create_dir_all(&root).unwrap();
-            inventory.push_str(&format!("{host} ansible_connection=local root={}\n", root.display()));
+            inventory.push_str(&format!(
+                "{host} ansible_connection=local root={}\n",
+                root.display()
+            ));
         }
         std::fs::write(dir.path().join("inventory.ini"), inventory).unwrap();
         Project { dir }
@@ -62,14 +65,24 @@ impl Project {
         std::fs::write(self.dir.path().join("site.yaml"), playbook).unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_vpsforge"))
             .current_dir(self.dir.path())
-            .args(["apply", "-i", "inventory.ini", "site.yaml", "--format", "json"])
+            .args([
+                "apply",
+                "-i",
+                "inventory.ini",
+                "site.yaml",
+                "--format",
+                "json",
+            ])
             .args(extra)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         Run {
             code: output.status.code().unwrap_or(-1),
-            events: stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
+            events: stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect(),
             stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
@@ -116,8 +129,14 @@ fn check_apply_check_apply_converges() {
     let apply = project.apply(CONVERGE, &[]);
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     assert!(apply.recap("one", "changed") >= 4, "{}", apply.stdout);
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), "greeting=hello\nport=8080\n");
-    assert_eq!(std::fs::read_to_string(project.root("one").join("handler.log")).unwrap(), "reloaded\n");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "greeting=hello\nport=8080\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("handler.log")).unwrap(),
+        "reloaded\n"
+    );
 
     let recheck = project.apply(CONVERGE, &["--check", "--detailed-exitcode"]);
     assert_eq!(recheck.code, 0, "{}\n{}", recheck.stdout, recheck.stderr);
@@ -126,7 +145,10 @@ fn check_apply_check_apply_converges() {
     let reapply = project.apply(CONVERGE, &["--detailed-exitcode"]);
     assert_eq!(reapply.code, 0, "{}", reapply.stdout);
     assert_eq!(reapply.recap("one", "changed"), 0, "{}", reapply.stdout);
-    assert_eq!(std::fs::read_to_string(project.root("one").join("handler.log")).unwrap(), "reloaded\n");
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("handler.log")).unwrap(),
+        "reloaded\n"
+    );
 }
 
 #[test]
@@ -139,7 +161,10 @@ fn detailed_exitcode_reports_drift() {
 
     assert_eq!(check.code, 2, "{}", check.stdout);
     assert_eq!(check.task_status("write config", "one"), vec!["changed"]);
-    assert_eq!(std::fs::read_to_string(project.root("one").join("app.conf")).unwrap(), "edited by hand\n");
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("app.conf")).unwrap(),
+        "edited by hand\n"
+    );
 }
 
 #[test]
@@ -162,7 +187,10 @@ fn failed_host_does_not_stop_others() {
     assert_eq!(run.recap("bad", "failed"), 1);
     assert_eq!(run.recap("good", "failed"), 0);
     assert_eq!(run.task_status("keep going", "good"), vec!["changed"]);
-    assert!(run.task_status("keep going", "bad").is_empty(), "a failed host leaves the play");
+    assert!(
+        run.task_status("keep going", "bad").is_empty(),
+        "a failed host leaves the play"
+    );
     assert!(project.root("good").join("done").exists());
     assert!(!project.root("bad").join("done").exists());
 }
@@ -186,7 +214,11 @@ fn handler_runs_after_later_failure() {
 
     assert_eq!(run.code, 1);
     assert_eq!(run.recap("one", "failed"), 1);
-    assert!(project.root("one").join("reloaded").exists(), "{}", run.stdout);
+    assert!(
+        project.root("one").join("reloaded").exists(),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

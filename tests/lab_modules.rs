@@ -44,7 +44,12 @@ impl RunOutput {
 
     fn describe(&self) -> String {
         let lines: Vec<String> = self.events.iter().map(|e| e.to_string()).collect();
-        format!("exit {}\n{}\nstderr:\n{}", self.exit_code, lines.join("\n"), self.stderr)
+        format!(
+            "exit {}\n{}\nstderr:\n{}",
+            self.exit_code,
+            lines.join("\n"),
+            self.stderr
+        )
     }
 }
 
@@ -89,7 +94,10 @@ impl Fixture {
 
     /// Returns a fingerprint of paths on the host: type, mode, owner and content hash.
     fn fingerprint(&self, host: &str, paths: &[&str]) -> String {
-        let quoted: Vec<String> = paths.iter().map(|p| format!("'{}'", p.replace('\'', r"'\''"))).collect();
+        let quoted: Vec<String> = paths
+            .iter()
+            .map(|p| format!("'{}'", p.replace('\'', r"'\''")))
+            .collect();
         let script = format!(
             "for p in {}; do if [ -e \"$p\" ] || [ -L \"$p\" ]; then stat -c '%n %F %a %U %G %s' \"$p\"; \
              if [ -f \"$p\" ]; then sha256sum \"$p\"; fi; else echo \"$p absent\"; fi; done",
@@ -116,11 +124,17 @@ fn converge(fixture: &Fixture, scenario: &Scenario) -> Result<(), Failed> {
 
     let check = fixture.apply(&playbook, &["--check", "--limit", host]);
     if check.exit_code != 0 || check.changed(host) == 0 {
-        return Err(format!("first --check should predict changes:\n{}", check.describe()).into());
+        return Err(format!(
+            "first --check should predict changes:\n{}",
+            check.describe()
+        )
+        .into());
     }
     let after_check = fixture.fingerprint(host, scenario.touched);
     if before != after_check {
-        return Err(format!("--check changed the host:\nbefore:\n{before}\nafter:\n{after_check}").into());
+        return Err(
+            format!("--check changed the host:\nbefore:\n{before}\nafter:\n{after_check}").into(),
+        );
     }
 
     let apply = fixture.apply(&playbook, &["--limit", host]);
@@ -129,16 +143,31 @@ fn converge(fixture: &Fixture, scenario: &Scenario) -> Result<(), Failed> {
     }
     let state = fixture.ssh(host, scenario.verify);
     if !state.contains(scenario.expect) {
-        return Err(format!("after apply, `{}` printed {state:?}, expected it to contain {:?}", scenario.verify, scenario.expect).into());
+        return Err(format!(
+            "after apply, `{}` printed {state:?}, expected it to contain {:?}",
+            scenario.verify, scenario.expect
+        )
+        .into());
     }
 
-    let recheck = fixture.apply(&playbook, &["--check", "--limit", host, "--detailed-exitcode"]);
+    let recheck = fixture.apply(
+        &playbook,
+        &["--check", "--limit", host, "--detailed-exitcode"],
+    );
     if recheck.exit_code != 0 || recheck.changed(host) != 0 {
-        return Err(format!("--check after apply should find nothing to change:\n{}", recheck.describe()).into());
+        return Err(format!(
+            "--check after apply should find nothing to change:\n{}",
+            recheck.describe()
+        )
+        .into());
     }
     let reapply = fixture.apply(&playbook, &["--limit", host, "--detailed-exitcode"]);
     if reapply.exit_code != 0 || reapply.changed(host) != 0 {
-        return Err(format!("second apply should change nothing:\n{}", reapply.describe()).into());
+        return Err(format!(
+            "second apply should change nothing:\n{}",
+            reapply.describe()
+        )
+        .into());
     }
     Ok(())
 }
@@ -345,26 +374,36 @@ const SCENARIOS: &[Scenario] = &[
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
-    let fixture: Arc<std::sync::OnceLock<Result<Fixture, String>>> = Arc::new(std::sync::OnceLock::new());
+    let fixture: Arc<std::sync::OnceLock<Result<Fixture, String>>> =
+        Arc::new(std::sync::OnceLock::new());
 
     for scenario in SCENARIOS {
         let fixture = fixture.clone();
         trials.push(
             Trial::test(format!("module_{}", scenario.name), move || {
-                let fixture = fixture.get().ok_or("the lab was not started")?.as_ref().map_err(|e| e.clone())?;
+                let fixture = fixture
+                    .get()
+                    .ok_or("the lab was not started")?
+                    .as_ref()
+                    .map_err(|e| e.clone())?;
                 converge(fixture, scenario)
             })
             .with_ignored_flag(true),
         );
     }
 
-    let wanted = trials.iter().any(|t| !args.is_ignored(t) && !args.is_filtered_out(t));
+    let wanted = trials
+        .iter()
+        .any(|t| !args.is_ignored(t) && !args.is_filtered_out(t));
     if wanted {
         let started = std::panic::catch_unwind(|| {
             let lab = Lab::up("modules", 2);
             let work = tempfile::tempdir().expect("temp dir");
-            std::fs::write(work.path().join("app.conf.j2"), "port = {{ listen_port }}\nhost = {{ ansible_hostname }}\n")
-                .expect("write template");
+            std::fs::write(
+                work.path().join("app.conf.j2"),
+                "port = {{ listen_port }}\nhost = {{ ansible_hostname }}\n",
+            )
+            .expect("write template");
             Fixture { lab, work }
         })
         .map_err(|_| "the lab could not be started; see the output above".to_string());
