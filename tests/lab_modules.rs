@@ -10,7 +10,6 @@
 //! plain `cargo test` and run with `cargo test -- --include-ignored`.
 
 #[path = "support/lab.rs"]
-#[allow(dead_code)]
 mod lab;
 
 use std::path::{Path, PathBuf};
