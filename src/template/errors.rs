@@ -96,10 +96,20 @@ fn undefined_message(name: &str) -> String {
 }
 
 /// Describes an error other than an undefined value as `kind: detail`, leaving out the
-/// kind where the detail already says everything.
+/// kind where the detail alone describes the error.
 fn describe(err: &minijinja::Error) -> String {
     let detail = err.detail().map(str::to_string);
+    let unknown = |what: &str, detail: &str| {
+        let name = detail
+            .trim_start_matches(what)
+            .trim_start()
+            .trim_end_matches(" is unknown");
+        format!("unknown {what} `{name}`: check its spelling; vpsforge implements only part of Ansible's {what}s")
+    };
     match (err.kind(), detail) {
+        (ErrorKind::UnknownFilter, Some(detail)) => unknown("filter", &detail),
+        (ErrorKind::UnknownTest, Some(detail)) => unknown("test", &detail),
+        (ErrorKind::UnknownFunction, Some(detail)) => unknown("function", &detail),
         (ErrorKind::InvalidOperation, Some(detail)) => detail,
         (kind, Some(detail)) => format!("{kind}: {detail}"),
         (kind, None) => kind.to_string(),

@@ -19,6 +19,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("int", to_int);
     env.add_filter("float", to_float);
     env.add_filter("string", to_string);
+
     env.add_filter("to_json", to_json);
     env.add_filter("to_nice_json", to_nice_json);
     env.add_filter("from_json", from_json);
@@ -26,21 +27,26 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_nice_yaml", to_yaml);
     env.add_filter("from_yaml", from_yaml);
     env.add_filter("from_yaml_all", from_yaml_all);
+
     env.add_filter("regex_replace", regex_replace);
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_findall", regex_findall);
     env.add_filter("regex_escape", regex_escape);
+
     env.add_filter("b64encode", b64encode);
     env.add_filter("b64decode", b64decode);
+
     env.add_filter("ternary", ternary);
     env.add_filter("combine", combine);
     env.add_filter("dict2items", dict2items);
     env.add_filter("items2dict", items2dict);
+
     env.add_filter("quote", quote);
     env.add_filter("basename", basename);
     env.add_filter("dirname", dirname);
     env.add_filter("hash", hash);
     env.add_filter("checksum", checksum);
+
     env.add_filter("mandatory", mandatory);
     env.add_filter("flatten", flatten);
     env.add_filter("splitlines", splitlines);
@@ -90,8 +96,9 @@ where
     }
 }
 
-/// Converts `value` with Ansible's `boolean()`: `yes`, `on`, `true`, `1`, `y` and `t`
-/// (any case) and the numbers 1 are true; everything else, `no` included, is false.
+/// Converts `value` with Ansible's `boolean()`. The strings `yes`, `on`, `true`, `1`,
+/// `y` and `t` (in any case) and the number 1 are true. Everything else is false,
+/// `no` included.
 pub(super) fn ansible_bool(value: &Value) -> Result<bool, Error> {
     match value.kind() {
         ValueKind::Undefined => Err(undefined_error(value)),

@@ -63,8 +63,8 @@ fn flag(result: &serde_json::Map<String, Json>, key: &str) -> Result<bool, Error
     }
 }
 
-/// A result is changed when its `changed` key is true or, for a loop, when any item
-/// in `results` is changed.
+/// Checks whether a result is changed: its `changed` key is true or, for a loop
+/// without that key, an item in `results` is changed.
 fn is_changed(value: &Value) -> Result<bool, Error> {
     let result = task_result(value, "changed")?;
     if result.contains_key("changed") {

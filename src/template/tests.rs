@@ -189,7 +189,24 @@ fn error_position_reported() {
         .unwrap_err();
     assert_eq!(err.line, Some(3));
     assert!(
-        err.message.contains("nosuchfilter"),
+        err.message
+            .starts_with("unknown filter `nosuchfilter`: check its spelling"),
+        "message {:?}",
+        err.message
+    );
+
+    let err = templar
+        .render_str("{{ name is nosuchtest }}", &vars)
+        .unwrap_err();
+    assert!(
+        err.message.starts_with("unknown test `nosuchtest`"),
+        "message {:?}",
+        err.message
+    );
+
+    let err = templar.render_str("{{ nosuchfunc() }}", &vars).unwrap_err();
+    assert!(
+        err.message.starts_with("unknown function `nosuchfunc`"),
         "message {:?}",
         err.message
     );
@@ -1004,4 +1021,82 @@ fn template_cache_reused() {
             .unwrap();
         assert_eq!(rendered, port.to_string());
     }
+}
+
+#[test]
+fn render_str_never_escapes() {
+    assert_renders(&[
+        ("{{ name }}/tasks/main.yml", "web/tasks/main.yml"),
+        ("{{ name }}.json", "web.json"),
+        ("<b>{{ '<i>' }}</b>.html", "<b><i></b>.html"),
+        ("{{ '\"q\"' }}.js", "\"q\".js"),
+    ]);
+}
+
+#[test]
+fn variables_with_templates_render_lazily() {
+    let templar = Templar::new();
+    let vars = json!({
+        "app_name": "shop",
+        "app_dir": "/srv/{{ app_name }}",
+        "config_path": "{{ app_dir }}/config.yml",
+        "ports": [80, 443],
+        "ports_copy": "{{ ports }}",
+        "settings": {"root": "{{ app_dir }}/public", "workers": 4},
+        "later": "{{ result.stdout }}",
+    });
+    let cases = [
+        ("{{ config_path }}", "/srv/shop/config.yml"),
+        ("{{ settings.root }}", "/srv/shop/public"),
+        ("{{ ports_copy | length }}", "2"),
+        ("{{ later | default('none yet') }}", "none yet"),
+        ("{{ later is defined }}", "False"),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(
+            templar.render_str(template, &vars).unwrap(),
+            expected,
+            "template {template:?}"
+        );
+    }
+    assert_eq!(templar.eval("ports_copy", &vars).unwrap(), json!([80, 443]));
+    assert_eq!(
+        templar
+            .render_value(&json!("{{ settings }}"), &vars)
+            .unwrap(),
+        json!({"root": "/srv/shop/public", "workers": 4})
+    );
+}
+
+#[test]
+fn variable_render_failure_explained() {
+    let templar = Templar::new();
+    let vars = json!({
+        "later": "{{ result.stdout }}",
+        "loop_a": "{{ loop_b }}",
+        "loop_b": "{{ loop_a }}",
+    });
+
+    let err = templar.render_str("x {{ later }}", &vars).unwrap_err();
+    assert_eq!(
+        err.message,
+        "cannot render variable `later`: undefined variable `result`: define it, or give it a value with `result | default(...)`"
+    );
+    assert_eq!(err.column, Some(6));
+
+    let err = templar.eval_bool("later == 'x'", &vars).unwrap_err();
+    assert!(
+        err.message.starts_with("cannot render variable `later`"),
+        "{}",
+        err.message
+    );
+
+    let err = templar.render_str("{{ loop_a }}", &vars).unwrap_err();
+    assert!(err.message.contains("refers to itself"), "{}", err.message);
+}
+
+#[test]
+fn templar_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Templar>();
 }
