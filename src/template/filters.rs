@@ -47,6 +47,15 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("hash", hash);
     env.add_filter("checksum", checksum);
 
+    env.add_filter("comment", comment);
+    env.add_filter("extract", extract);
+    env.add_filter("type_debug", type_debug);
+
+    env.add_filter("union", union);
+    env.add_filter("intersect", intersect);
+    env.add_filter("difference", difference);
+    env.add_filter("symmetric_difference", symmetric_difference);
+
     env.add_filter("mandatory", mandatory);
     env.add_filter("flatten", flatten);
     env.add_filter("splitlines", splitlines);
@@ -698,4 +707,136 @@ pub(super) fn version_compare(
         || version_type.as_deref() == Some("strict");
     kwargs.assert_all_used()?;
     version::compare(&value, &other, &op, strict)
+}
+
+/// Wraps text in a comment block, as Ansible's `comment` filter does for
+/// `{{ ansible_managed | comment }}`. Styles: `plain` (`#`), `c` (`//`), `cblock`
+/// (`/* */`), `erlang` (`%`) and `xml` (`<!-- -->`).
+fn comment(value: String, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let style = positional_or_keyword(style, &kwargs, "style")?.unwrap_or_else(|| "plain".into());
+    let decoration = kwargs.get::<Option<String>>("decoration")?;
+    kwargs.assert_all_used()?;
+
+    let (begin, prefix, end) = match style.as_str() {
+        "plain" => (None, "# ", None),
+        "c" => (None, "// ", None),
+        "cblock" => (Some("/*"), " * ", Some(" */")),
+        "erlang" => (None, "% ", None),
+        "xml" => (Some("<!--"), " - ", Some("-->")),
+        other => {
+            return Err(invalid(format!(
+                "invalid comment style `{other}`: use plain, c, cblock, erlang or xml"
+            )))
+        }
+    };
+    let prefix = decoration.as_deref().unwrap_or(prefix);
+    let bare = prefix.trim_end();
+
+    let mut lines = Vec::new();
+    lines.extend(begin.map(str::to_string));
+    lines.push(bare.to_string());
+    for line in value.lines() {
+        if line.is_empty() {
+            lines.push(bare.to_string());
+        } else {
+            lines.push(format!("{prefix}{line}"));
+        }
+    }
+    lines.push(bare.to_string());
+    lines.extend(end.map(str::to_string));
+    Ok(lines.join("\n"))
+}
+
+/// Returns `container[item]`, then looks up `morekeys` in that, for
+/// `groups['web'] | map('extract', hostvars, 'ansible_host')`.
+fn extract(item: &Value, container: &Value, morekeys: Option<Value>) -> Result<Value, Error> {
+    let mut found = container.get_item(item)?;
+    if found.is_undefined() {
+        return Err(invalid(format!(
+            "`extract` found no item `{item}` in the container"
+        )));
+    }
+    let keys = match morekeys {
+        None => Vec::new(),
+        Some(keys) if keys.kind() == ValueKind::Seq => keys.try_iter()?.collect(),
+        Some(key) => vec![key],
+    };
+    for key in keys {
+        found = found.get_item(&key)?;
+        if found.is_undefined() {
+            return Err(invalid(format!(
+                "`extract` found no key `{key}` under `{item}`"
+            )));
+        }
+    }
+    Ok(found)
+}
+
+/// Returns the Python type name of a value, as Ansible's `type_debug` does.
+fn type_debug(value: &Value) -> Result<&'static str, Error> {
+    let name = match value.kind() {
+        ValueKind::Undefined => return Err(undefined_error(value)),
+        ValueKind::None => "NoneType",
+        ValueKind::Bool => "bool",
+        ValueKind::Number if value.is_integer() => "int",
+        ValueKind::Number => "float",
+        ValueKind::String => "str",
+        ValueKind::Bytes => "bytes",
+        ValueKind::Seq | ValueKind::Iterable => "list",
+        ValueKind::Map => "dict",
+        _ => "object",
+    };
+    Ok(name)
+}
+
+fn list_items(value: &Value, filter: &str) -> Result<Vec<Json>, Error> {
+    match to_data(value)? {
+        Json::Array(items) => Ok(items),
+        other => Err(invalid(format!(
+            "`{filter}` takes lists, got `{}`",
+            python::repr(&other)
+        ))),
+    }
+}
+
+/// Removes repeated items, keeping the first of each.
+fn dedup(items: impl IntoIterator<Item = Json>) -> Vec<Json> {
+    let mut unique: Vec<Json> = Vec::new();
+    for item in items {
+        if !unique.contains(&item) {
+            unique.push(item);
+        }
+    }
+    unique
+}
+
+fn union(value: &Value, other: &Value) -> Result<Value, Error> {
+    let left = list_items(value, "union")?;
+    let right = list_items(other, "union")?;
+    Ok(from_data(&Json::Array(dedup(
+        left.into_iter().chain(right),
+    ))))
+}
+
+fn intersect(value: &Value, other: &Value) -> Result<Value, Error> {
+    let left = list_items(value, "intersect")?;
+    let right = list_items(other, "intersect")?;
+    let common = left.into_iter().filter(|item| right.contains(item));
+    Ok(from_data(&Json::Array(dedup(common))))
+}
+
+fn difference(value: &Value, other: &Value) -> Result<Value, Error> {
+    let left = list_items(value, "difference")?;
+    let right = list_items(other, "difference")?;
+    let only_left = left.into_iter().filter(|item| !right.contains(item));
+    Ok(from_data(&Json::Array(dedup(only_left))))
+}
+
+fn symmetric_difference(value: &Value, other: &Value) -> Result<Value, Error> {
+    let left = list_items(value, "symmetric_difference")?;
+    let right = list_items(other, "symmetric_difference")?;
+    let only_left = left.iter().filter(|item| !right.contains(item));
+    let only_right = right.iter().filter(|item| !left.contains(item));
+    let items = only_left.chain(only_right).cloned();
+    Ok(from_data(&Json::Array(dedup(items))))
 }

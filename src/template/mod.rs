@@ -69,6 +69,9 @@ impl Templar {
         // here the name is the text itself, which may well end in `.yml`.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_formatter(python::format_value);
+        // Python string and dict methods (`s.startswith('x')`, `d.items()`, `d.get(k)`)
+        // are common in Ansible templates.
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
 
         filters::register(&mut env);
         jinja_tests::register(&mut env);

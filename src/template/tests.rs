@@ -1100,3 +1100,110 @@ fn templar_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Templar>();
 }
+
+#[test]
+fn filter_comment() {
+    assert_renders(&[
+        (
+            "{{ 'Managed by vpsforge' | comment }}",
+            "#\n# Managed by vpsforge\n#",
+        ),
+        ("{{ 'a\\n\\nb' | comment }}", "#\n# a\n#\n# b\n#"),
+        ("{{ 'x' | comment('c') }}", "//\n// x\n//"),
+        (
+            "{{ 'x' | comment(style='cblock') }}",
+            "/*\n *\n * x\n *\n */",
+        ),
+        ("{{ 'x' | comment('xml') }}", "<!--\n -\n - x\n -\n-->"),
+        ("{{ 'x' | comment(decoration='; ') }}", ";\n; x\n;"),
+    ]);
+    assert_fails(&[(
+        "{{ 'x' | comment('lisp') }}",
+        "invalid comment style `lisp`",
+    )]);
+}
+
+#[test]
+fn filter_extract() {
+    let templar = Templar::new();
+    let vars = json!({
+        "groups": {"web": ["a", "b"]},
+        "hostvars": {
+            "a": {"ansible_host": "10.0.0.1", "nic": {"mac": "m1"}},
+            "b": {"ansible_host": "10.0.0.2", "nic": {"mac": "m2"}},
+        },
+    });
+    let cases = [
+        (
+            "groups['web'] | map('extract', hostvars, 'ansible_host') | list",
+            json!(["10.0.0.1", "10.0.0.2"]),
+        ),
+        (
+            "groups['web'] | map('extract', hostvars, ['nic', 'mac']) | list",
+            json!(["m1", "m2"]),
+        ),
+        ("'a' | extract(hostvars)", vars["hostvars"]["a"].clone()),
+        (
+            "[0, 1] | map('extract', ['x', 'y']) | list",
+            json!(["x", "y"]),
+        ),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(
+            templar.eval(expr, &vars).unwrap(),
+            expected,
+            "expression {expr:?}"
+        );
+    }
+    let err = templar.eval("'c' | extract(hostvars)", &vars).unwrap_err();
+    assert!(
+        err.message.contains("`extract` found no item `c`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn filter_set_theory() {
+    assert_renders(&[
+        ("{{ [1, 2, 2] | union([2, 3]) }}", "[1, 2, 3]"),
+        ("{{ [1, 2, 3] | intersect([2, 3, 4]) }}", "[2, 3]"),
+        ("{{ [1, 2, 3] | difference([2]) }}", "[1, 3]"),
+        (
+            "{{ [1, 2, 3] | symmetric_difference([3, 4]) }}",
+            "[1, 2, 4]",
+        ),
+    ]);
+    assert_fails(&[("{{ 5 | union([1]) }}", "`union` takes lists, got `5`")]);
+}
+
+#[test]
+fn filter_type_debug() {
+    assert_renders(&[
+        ("{{ name | type_debug }}", "str"),
+        ("{{ port | type_debug }}", "int"),
+        ("{{ 1.5 | type_debug }}", "float"),
+        ("{{ flag | type_debug }}", "bool"),
+        ("{{ nothing | type_debug }}", "NoneType"),
+        ("{{ ports | type_debug }}", "list"),
+        ("{{ user | type_debug }}", "dict"),
+    ]);
+}
+
+#[test]
+fn python_methods_available() {
+    assert_renders(&[
+        ("{{ name.startswith('we') }}", "True"),
+        ("{{ name.endswith('x') }}", "False"),
+        ("{{ 'a,b'.split(',') }}", "['a', 'b']"),
+        ("{{ '  x '.strip() }}", "x"),
+        ("{{ name.upper() }}", "WEB"),
+        ("{{ user.get('name') }}", "deploy"),
+        ("{{ user.get('nope', 'fallback') }}", "fallback"),
+        (
+            "{% for k, v in user.items() %}{{ k }}={{ v }};{% endfor %}",
+            "name=deploy;shell=/bin/bash;",
+        ),
+        ("{{ user.keys() | list }}", "['name', 'shell']"),
+    ]);
+}
