@@ -1,7 +1,8 @@
-//! The variables of a render, rendered lazily as Ansible does: a variable whose value
-//! contains a template (`app_dir: "/srv/{{ app_name }}"`) is rendered when a
-//! template looks it up, with the same variables, and the result is cached for the
-//! rest of that render.
+//! The variables of a render, rendered lazily as Ansible does.
+//!
+//! A variable whose value contains a template (`app_dir: "/srv/{{ app_name }}"`) is
+//! rendered with the same variables when a template looks it up. The result is
+//! cached until the render call returns.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -51,7 +52,7 @@ impl Context {
                 .message
                 .starts_with(&format!("undefined variable `{name}`"))
             {
-                err.message = format!("cannot render variable `{name}`: {}", cause.message);
+                err.message = format!("failed to render variable `{name}`: {}", cause.message);
             }
         }
         Err(err)

@@ -31,6 +31,9 @@ use render::{has_jinja_syntax, Renderer};
 
 pub use errors::TemplateError;
 
+/// Prefix that marks a template name coming from `{% include %}` and its kin.
+const INCLUDE_MARKER: &str = "\0vpsforge-include:";
+
 /// The template environment shared by every host and task of a run.
 pub struct Templar {
     env: Arc<Environment<'static>>,
@@ -64,7 +67,19 @@ impl Templar {
 
         // Templates are loaded by their own source text, so minijinja's template
         // cache keeps every distinct string compiled once for the whole run.
-        env.set_loader(|source| Ok(Some(source.to_string())));
+        // `{% include %}`, `{% import %}` and `{% extends %}` name other templates; the
+        // path join callback marks those names so that the loader rejects them instead
+        // of rendering the name itself as template text.
+        env.set_path_join_callback(|name, _parent| format!("{INCLUDE_MARKER}{name}").into());
+        env.set_loader(|source| match source.strip_prefix(INCLUDE_MARKER) {
+            Some(name) => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "cannot load template `{name}`: include, import and extends are not supported, so put its content in this template"
+                ),
+            )),
+            None => Ok(Some(source.to_string())),
+        });
         // minijinja picks HTML or JSON escaping from a template name's extension, and
         // here the name is the text itself, which may well end in `.yml`.
         env.set_auto_escape_callback(|_| AutoEscape::None);

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::errors::{self, TemplateError};
 
-/// Renders with one environment; `omit` is the placeholder whose mapping entries and
-/// list items are dropped, or `None` to keep them (inside variables).
+/// A renderer over one environment. `omit` is the placeholder whose mapping entries
+/// and list items are dropped, or `None` to keep them (inside variables).
 pub(super) struct Renderer<'a> {
     pub env: &'a Environment<'static>,
     pub omit: Option<&'a str>,
@@ -94,14 +94,14 @@ impl Renderer<'_> {
         let value = self.eval_native(expr, ctx, offset, source)?;
         serde_json::to_value(&value).map_err(|err| {
             TemplateError::new(format!(
-                "cannot convert the result of `{}` to data: {err}",
+                "cannot convert the result of `{}` to JSON: {err}",
                 expr.trim()
             ))
         })
     }
 
-    // NOTE: compiled expressions borrow the environment, so they are not cached;
-    // only templates are. Parsing an expression is cheap next to rendering it.
+    // NOTE: compiled expressions borrow the environment, so they are not cached and
+    // every call parses the expression again. Only templates are cached.
     pub fn eval_native(
         &self,
         expr: &str,

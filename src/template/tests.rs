@@ -1080,13 +1080,13 @@ fn variable_render_failure_explained() {
     let err = templar.render_str("x {{ later }}", &vars).unwrap_err();
     assert_eq!(
         err.message,
-        "cannot render variable `later`: undefined variable `result`: define it, or give it a value with `result | default(...)`"
+        "failed to render variable `later`: undefined variable `result`: define it, or give it a value with `result | default(...)`"
     );
     assert_eq!(err.column, Some(6));
 
     let err = templar.eval_bool("later == 'x'", &vars).unwrap_err();
     assert!(
-        err.message.starts_with("cannot render variable `later`"),
+        err.message.starts_with("failed to render variable `later`"),
         "{}",
         err.message
     );
@@ -1205,5 +1205,20 @@ fn python_methods_available() {
             "name=deploy;shell=/bin/bash;",
         ),
         ("{{ user.keys() | list }}", "['name', 'shell']"),
+    ]);
+}
+
+#[test]
+fn include_rejected() {
+    assert_fails(&[
+        (
+            "{% include 'other.j2' %}",
+            "cannot load template `other.j2`: include, import and extends are not supported",
+        ),
+        ("{% extends 'base.j2' %}", "cannot load template `base.j2`"),
+        (
+            "{% import 'macros.j2' as m %}",
+            "cannot load template `macros.j2`",
+        ),
     ]);
 }
