@@ -20,11 +20,10 @@ pub(super) struct Context {
 }
 
 impl Context {
-    pub fn new(env: &Arc<Environment<'static>>, vars: &Value) -> Context {
-        let vars = match vars {
-            Value::Object(entries) => entries.clone(),
-            _ => serde_json::Map::new(),
-        };
+    pub fn new(
+        env: &Arc<Environment<'static>>,
+        vars: Arc<serde_json::Map<String, Value>>,
+    ) -> Context {
         Context {
             vars: Arc::new(LazyVars {
                 env: Arc::clone(env),
@@ -74,7 +73,7 @@ struct LookupState {
 
 struct LazyVars {
     env: Arc<Environment<'static>>,
-    vars: serde_json::Map<String, Value>,
+    vars: Arc<serde_json::Map<String, Value>>,
     state: Mutex<LookupState>,
 }
 

@@ -116,9 +116,8 @@ impl Templar {
         if !has_jinja_syntax(template) {
             return Ok(template.to_string());
         }
-        let context = Context::new(&self.env, vars);
-        let rendered = self.renderer().render_template(template, &context.value());
-        context.explain(rendered)
+        self.scope(TemplateVars::from_json(vars))
+            .render_str(template)
     }
 
     /// Renders every string inside `value`. A string that is one expression and nothing
@@ -127,28 +126,23 @@ impl Templar {
     /// Mapping entries and list items whose rendered value is the `omit` placeholder
     /// are dropped, so `mode: "{{ m | default(omit) }}"` removes the argument.
     pub fn render_value(&self, value: &Value, vars: &Value) -> Result<Value, TemplateError> {
-        let context = Context::new(&self.env, vars);
-        let rendered = self.renderer().render_value(value, &context.value());
-        context.explain(rendered)
+        if !render::contains_template(value) {
+            return Ok(value.clone());
+        }
+        self.scope(TemplateVars::from_json(vars))
+            .render_value(value)
     }
 
     /// Evaluates a bare expression (`when:`, `that:`, `var:`), as JSON.
     pub fn eval(&self, expr: &str, vars: &Value) -> Result<Value, TemplateError> {
-        let context = Context::new(&self.env, vars);
-        let value = self.renderer().eval(expr, &context.value(), 0, expr);
-        context.explain(value)
+        self.scope(TemplateVars::from_json(vars)).eval(expr)
     }
 
     /// Evaluates a condition with Jinja truthiness; a bare string like `'no'` is not coerced.
     ///
     /// A condition wrapped in one `{{ }}` is accepted, as Ansible does with a warning.
     pub fn eval_bool(&self, expr: &str, vars: &Value) -> Result<bool, TemplateError> {
-        let (inner, offset) = render::single_expression(expr).unwrap_or((expr, 0));
-        let context = Context::new(&self.env, vars);
-        let value = self
-            .renderer()
-            .eval_native(inner, &context.value(), offset, expr);
-        context.explain(value.map(|value| value.is_true()))
+        self.scope(TemplateVars::from_json(vars)).eval_bool(expr)
     }
 
     /// Renders a template file; `name` is used in error messages.
@@ -158,7 +152,101 @@ impl Templar {
         text: &str,
         vars: &Value,
     ) -> Result<String, TemplateError> {
-        self.render_str(text, vars).map_err(|mut err| {
+        self.scope(TemplateVars::from_json(vars))
+            .render_file(name, text)
+    }
+
+    /// Binds `vars` for several renders. The methods above copy their `vars` on
+    /// every call, which a scope avoids.
+    pub fn scope(&self, vars: TemplateVars) -> Scope<'_> {
+        Scope {
+            templar: self,
+            vars,
+        }
+    }
+}
+
+/// Variables for templates, shared between renders without copying.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateVars(Arc<serde_json::Map<String, Value>>);
+
+impl TemplateVars {
+    /// Takes the variables of a JSON object; any other JSON value gives no variables.
+    pub fn new(vars: Value) -> TemplateVars {
+        match vars {
+            Value::Object(entries) => TemplateVars(Arc::new(entries)),
+            _ => TemplateVars::default(),
+        }
+    }
+
+    fn from_json(vars: &Value) -> TemplateVars {
+        match vars {
+            Value::Object(entries) => TemplateVars(Arc::new(entries.clone())),
+            _ => TemplateVars::default(),
+        }
+    }
+}
+
+impl From<Value> for TemplateVars {
+    fn from(vars: Value) -> TemplateVars {
+        TemplateVars::new(vars)
+    }
+}
+
+/// A [`Templar`] with bound variables, for the arguments and conditions of one task
+/// on one host. Its methods work like the [`Templar`] methods of the same names.
+pub struct Scope<'t> {
+    templar: &'t Templar,
+    vars: TemplateVars,
+}
+
+impl Scope<'_> {
+    fn context(&self) -> Context {
+        Context::new(&self.templar.env, Arc::clone(&self.vars.0))
+    }
+
+    pub fn render_str(&self, template: &str) -> Result<String, TemplateError> {
+        if !has_jinja_syntax(template) {
+            return Ok(template.to_string());
+        }
+        let context = self.context();
+        let rendered = self
+            .templar
+            .renderer()
+            .render_template(template, &context.value());
+        context.explain(rendered)
+    }
+
+    pub fn render_value(&self, value: &Value) -> Result<Value, TemplateError> {
+        let context = self.context();
+        let rendered = self
+            .templar
+            .renderer()
+            .render_value(value, &context.value());
+        context.explain(rendered)
+    }
+
+    pub fn eval(&self, expr: &str) -> Result<Value, TemplateError> {
+        let context = self.context();
+        let value = self
+            .templar
+            .renderer()
+            .eval(expr, &context.value(), 0, expr);
+        context.explain(value)
+    }
+
+    pub fn eval_bool(&self, expr: &str) -> Result<bool, TemplateError> {
+        let (inner, offset) = render::single_expression(expr).unwrap_or((expr, 0));
+        let context = self.context();
+        let value = self
+            .templar
+            .renderer()
+            .eval_native(inner, &context.value(), offset, expr);
+        context.explain(value.map(|value| value.is_true()))
+    }
+
+    pub fn render_file(&self, name: &str, text: &str) -> Result<String, TemplateError> {
+        self.render_str(text).map_err(|mut err| {
             err.message = format!("{name}: {}", err.message);
             err
         })

@@ -1222,3 +1222,49 @@ fn include_rejected() {
         ),
     ]);
 }
+
+#[test]
+fn scope_matches_templar() {
+    let templar = Templar::new();
+    let vars = vars();
+    let scope = templar.scope(TemplateVars::new(vars.clone()));
+
+    assert_eq!(
+        scope.render_str("{{ name }}:{{ port }}").unwrap(),
+        "web:8080"
+    );
+    assert_eq!(
+        scope.render_value(&json!({"p": "{{ ports }}"})).unwrap(),
+        json!({"p": [80, 443]})
+    );
+    assert_eq!(scope.eval("port + 1").unwrap(), json!(8081));
+    assert!(scope.eval_bool("changed_result is changed").unwrap());
+    assert_eq!(scope.render_file("f.j2", "{{ name }}\n").unwrap(), "web\n");
+
+    let err = scope.render_str("{{ missing }}").unwrap_err();
+    assert!(
+        err.message.starts_with("undefined variable `missing`"),
+        "{}",
+        err.message
+    );
+    let err = scope.render_file("f.j2", "{{ missing }}").unwrap_err();
+    assert!(
+        err.message
+            .starts_with("f.j2: undefined variable `missing`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn template_vars_from_non_object_empty() {
+    let templar = Templar::new();
+    let scope = templar.scope(TemplateVars::from(json!([1, 2])));
+    assert_eq!(scope.render_str("{{ 1 + 1 }}").unwrap(), "2");
+    let err = scope.render_str("{{ name }}").unwrap_err();
+    assert!(
+        err.message.starts_with("undefined variable `name`"),
+        "{}",
+        err.message
+    );
+}
