@@ -2,17 +2,19 @@
 //!
 //! A variable whose value contains a template (`app_dir: "/srv/{{ app_name }}"`) is
 //! rendered with the same variables when a template looks it up. The result is
-//! cached until the render call returns.
+//! cached until the render call returns. Lists and mappings are not converted as a
+//! whole: they are views into the JSON, so a lookup such as `hostvars[h].ip` only
+//! converts the value it reaches.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 use minijinja::Environment;
 use serde_json::Value;
 
 use super::errors::TemplateError;
-use super::render::{contains_template, Renderer};
+use super::render::{has_jinja_syntax, Renderer};
 
 /// The context of one render call.
 pub(super) struct Context {
@@ -46,12 +48,13 @@ impl Context {
         let Ok(state) = self.vars.state.lock() else {
             return Err(err);
         };
-        if let Some((name, cause)) = &state.failure {
-            if err
-                .message
-                .starts_with(&format!("undefined variable `{name}`"))
-            {
-                err.message = format!("failed to render variable `{name}`: {}", cause.message);
+        if let Some(failure) = &state.failure {
+            let prefix = format!("undefined variable `{}", failure.top);
+            if err.message.starts_with(&prefix) {
+                err.message = format!(
+                    "failed to render variable `{}`: {}",
+                    failure.name, failure.error.message
+                );
             }
         }
         Err(err)
@@ -60,15 +63,92 @@ impl Context {
 
 #[derive(Debug, Default)]
 struct LookupState {
-    /// Variables already converted or rendered in this render call.
+    /// Values already converted or rendered in this render call, by path key.
     resolved: HashMap<String, minijinja::Value>,
-    /// Variables being rendered now, to detect a variable that refers to itself.
+    /// Values being rendered now, to detect a variable that refers to itself.
     rendering: HashSet<String>,
-    /// Variables that failed to render, which later lookups treat as undefined
-    /// without rendering them again.
+    /// Values that failed to render, which later lookups treat as undefined without
+    /// rendering them again.
     failed: HashSet<String>,
-    /// The first variable that failed to render, with its error.
-    failure: Option<(String, TemplateError)>,
+    /// The first value that failed to render.
+    failure: Option<Failure>,
+}
+
+#[derive(Debug)]
+struct Failure {
+    /// The top-level variable that contains the failed value.
+    top: String,
+    /// The failed value as a template would write it (`settings.root`).
+    name: String,
+    error: TemplateError,
+}
+
+/// Where a value sits inside the variables: a top-level name, then keys and indexes.
+#[derive(Debug, Clone)]
+struct VarPath {
+    top: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+impl VarPath {
+    fn child(&self, segment: Segment) -> VarPath {
+        let mut segments = self.segments.clone();
+        segments.push(segment);
+        VarPath {
+            top: self.top.clone(),
+            segments,
+        }
+    }
+
+    /// Returns a key that no other path shares, for the lookup caches.
+    fn cache_key(&self) -> String {
+        let mut key = self.top.clone();
+        for segment in &self.segments {
+            match segment {
+                Segment::Key(name) => {
+                    key.push('\0');
+                    key.push_str(name);
+                }
+                Segment::Index(index) => {
+                    key.push('\u{1}');
+                    key.push_str(&index.to_string());
+                }
+            }
+        }
+        key
+    }
+
+    /// Returns the path as a template would write it (`settings.root`, `ports[0]`).
+    fn display(&self) -> String {
+        let mut name = self.top.clone();
+        for segment in &self.segments {
+            match segment {
+                Segment::Key(key) => {
+                    name.push('.');
+                    name.push_str(key);
+                }
+                Segment::Index(index) => name.push_str(&format!("[{index}]")),
+            }
+        }
+        name
+    }
+}
+
+impl LookupState {
+    fn record_failure(&mut self, path: &VarPath, error: TemplateError) {
+        self.failed.insert(path.cache_key());
+        self.failure.get_or_insert(Failure {
+            top: path.top.clone(),
+            name: path.display(),
+            error,
+        });
+    }
 }
 
 struct LazyVars {
@@ -85,40 +165,51 @@ impl std::fmt::Debug for LazyVars {
     }
 }
 
-impl LookupState {
-    fn record_failure(&mut self, name: &str, err: TemplateError) {
-        self.failed.insert(name.to_string());
-        self.failure.get_or_insert((name.to_string(), err));
+impl LazyVars {
+    /// Returns the JSON value at `path`.
+    fn find(&self, path: &VarPath) -> Option<&Value> {
+        let mut node = self.vars.get(&path.top)?;
+        for segment in &path.segments {
+            node = match (segment, node) {
+                (Segment::Key(key), Value::Object(entries)) => entries.get(key)?,
+                (Segment::Index(index), Value::Array(items)) => items.get(*index)?,
+                _ => return None,
+            };
+        }
+        Some(node)
     }
-}
 
-impl Object for LazyVars {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Map
+    /// Converts the value at `path` for a template: scalars directly, lists and
+    /// mappings as views, and strings with templates by rendering them.
+    fn lookup(self: &Arc<Self>, path: VarPath) -> Option<minijinja::Value> {
+        let raw = self.find(&path)?;
+        match raw {
+            Value::String(text) if has_jinja_syntax(text) => self.render(path, raw),
+            Value::Object(_) | Value::Array(_) => Some(minijinja::Value::from_object(JsonView {
+                vars: Arc::downgrade(self),
+                path,
+            })),
+            _ => Some(minijinja::Value::from(Serde(raw))),
+        }
     }
 
-    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        let name = key.as_str()?;
-        let raw = self.vars.get(name)?;
-
+    /// Renders the string at `path`, once per render call.
+    fn render(self: &Arc<Self>, path: VarPath, raw: &Value) -> Option<minijinja::Value> {
+        let key = path.cache_key();
         {
             let mut state = self.state.lock().ok()?;
-            if let Some(value) = state.resolved.get(name) {
+            if let Some(value) = state.resolved.get(&key) {
                 return Some(value.clone());
             }
-            if state.failed.contains(name) {
+            if state.failed.contains(&key) {
                 return None;
             }
-            if !contains_template(raw) {
-                let value = minijinja::Value::from(Serde(raw));
-                state.resolved.insert(name.to_string(), value.clone());
-                return Some(value);
-            }
-            if !state.rendering.insert(name.to_string()) {
+            if !state.rendering.insert(key.clone()) {
                 let err = TemplateError::new(format!(
-                    "variable `{name}` refers to itself: break the cycle in its definition"
+                    "variable `{}` refers to itself: break the cycle in its definition",
+                    path.display()
                 ));
-                state.record_failure(name, err);
+                state.record_failure(&path, err);
                 return None;
             }
         }
@@ -133,18 +224,32 @@ impl Object for LazyVars {
         let rendered = renderer.render_value(raw, &context);
 
         let mut state = self.state.lock().ok()?;
-        state.rendering.remove(name);
+        state.rendering.remove(&key);
         match rendered {
             Ok(rendered) => {
                 let value = minijinja::Value::from(Serde(&rendered));
-                state.resolved.insert(name.to_string(), value.clone());
+                state.resolved.insert(key, value.clone());
                 Some(value)
             }
             Err(err) => {
-                state.record_failure(name, err);
+                state.record_failure(&path, err);
                 None
             }
         }
+    }
+}
+
+impl Object for LazyVars {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let path = VarPath {
+            top: key.as_str()?.to_string(),
+            segments: Vec::new(),
+        };
+        self.lookup(path)
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -154,5 +259,85 @@ impl Object for LazyVars {
             .map(|name| minijinja::Value::from(name.as_str()))
             .collect();
         Enumerator::Iter(Box::new(names.into_iter()))
+    }
+}
+
+/// A list or mapping inside the variables, converted one item at a time.
+///
+/// It holds the variables weakly: the render context caches views, and a strong
+/// reference back would keep the context alive forever.
+#[derive(Debug)]
+struct JsonView {
+    vars: Weak<LazyVars>,
+    path: VarPath,
+}
+
+impl JsonView {
+    fn with_node<T>(&self, f: impl FnOnce(&Arc<LazyVars>, &Value) -> Option<T>) -> Option<T> {
+        let vars = self.vars.upgrade()?;
+        let node = vars.find(&self.path)?;
+        f(&vars, node)
+    }
+}
+
+impl Object for JsonView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        self.with_node(|_, node| match node {
+            Value::Array(_) => Some(ObjectRepr::Seq),
+            _ => Some(ObjectRepr::Map),
+        })
+        .unwrap_or(ObjectRepr::Plain)
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        self.with_node(|vars, node| {
+            let segment = match node {
+                Value::Object(entries) => {
+                    let name = key.as_str()?;
+                    entries.get(name)?;
+                    Segment::Key(name.to_string())
+                }
+                Value::Array(items) => {
+                    let index = key.as_i64()?;
+                    let index = if index < 0 {
+                        i64::try_from(items.len()).ok()? + index
+                    } else {
+                        index
+                    };
+                    let index = usize::try_from(index).ok()?;
+                    items.get(index)?;
+                    Segment::Index(index)
+                }
+                _ => return None,
+            };
+            vars.lookup(self.path.child(segment))
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        self.with_node(|_, node| match node {
+            Value::Object(entries) => {
+                let keys: Vec<minijinja::Value> = entries
+                    .keys()
+                    .map(|key| minijinja::Value::from(key.as_str()))
+                    .collect();
+                Some(Enumerator::Iter(Box::new(keys.into_iter())))
+            }
+            Value::Array(items) => Some(Enumerator::Seq(items.len())),
+            _ => None,
+        })
+        .unwrap_or(Enumerator::NonEnumerable)
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        self.with_node(|_, node| match node {
+            Value::Object(entries) => Some(entries.len()),
+            Value::Array(items) => Some(items.len()),
+            _ => None,
+        })
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.enumerator_len().is_some_and(|len| len > 0)
     }
 }

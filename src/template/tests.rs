@@ -1268,3 +1268,84 @@ fn template_vars_from_non_object_empty() {
         err.message
     );
 }
+
+#[test]
+fn nested_variables_behave_as_values() {
+    assert_renders(&[
+        ("{{ ports[-1] }}", "443"),
+        ("{{ users[0].name }}", "alice"),
+        ("{{ ports == [80, 443] }}", "True"),
+        (
+            "{{ user == {'name': 'deploy', 'shell': '/bin/bash'} }}",
+            "True",
+        ),
+        ("{{ user | length }}", "2"),
+        ("{{ ports | sort(reverse=true) | list }}", "[443, 80]"),
+        ("{% for k in user %}{{ k }};{% endfor %}", "name;shell;"),
+        (
+            "{% for p in ports %}{{ loop.index }}:{{ p }};{% endfor %}",
+            "1:80;2:443;",
+        ),
+        ("{{ ports[5] is defined }}", "False"),
+        ("{{ user.name is defined }}", "True"),
+        ("{{ 'shell' in user }}", "True"),
+        ("{{ user | dict2items | length }}", "2"),
+        (
+            "{{ users | map(attribute='admin') | list }}",
+            "[True, False]",
+        ),
+        ("{{ [] if not ports else ports | last }}", "443"),
+    ]);
+}
+
+#[test]
+fn nested_templates_render_lazily() {
+    let templar = Templar::new();
+    let vars = json!({
+        "app_dir": "/srv/shop",
+        "hostvars": {
+            "a": {"ip": "10.0.0.1", "url": "http://{{ hostvars.a.ip }}/"},
+            "b": {"url": "{{ undefined_thing }}", "self": "{{ hostvars.b.self }}"},
+        },
+        "paths": ["{{ app_dir }}/a", "{{ app_dir }}/b"],
+    });
+    assert_eq!(
+        templar.render_str("{{ hostvars.a.url }}", &vars).unwrap(),
+        "http://10.0.0.1/"
+    );
+    assert_eq!(
+        templar
+            .render_str("{{ hostvars['a']['url'] }}", &vars)
+            .unwrap(),
+        "http://10.0.0.1/"
+    );
+    assert_eq!(
+        templar.eval("paths", &vars).unwrap(),
+        json!(["/srv/shop/a", "/srv/shop/b"])
+    );
+    assert_eq!(
+        templar
+            .render_str("{{ paths | join(' ') }}", &vars)
+            .unwrap(),
+        "/srv/shop/a /srv/shop/b"
+    );
+
+    let err = templar
+        .render_str("{{ hostvars.b.url }}", &vars)
+        .unwrap_err();
+    assert!(
+        err.message.starts_with(
+            "failed to render variable `hostvars.b.url`: undefined variable `undefined_thing`"
+        ),
+        "{}",
+        err.message
+    );
+    let err = templar
+        .render_str("{{ hostvars.b.self }}", &vars)
+        .unwrap_err();
+    assert!(
+        err.message.contains("`hostvars.b.self` refers to itself"),
+        "{}",
+        err.message
+    );
+}
