@@ -7,7 +7,7 @@
 //! converts the value it reaches.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 use minijinja::Environment;
@@ -83,7 +83,7 @@ struct Failure {
     error: TemplateError,
 }
 
-/// Where a value sits inside the variables: a top-level name, then keys and indexes.
+/// The location of a value inside the variables: a top-level name, then keys and indexes.
 #[derive(Debug, Clone)]
 struct VarPath {
     top: String,
@@ -186,7 +186,7 @@ impl LazyVars {
         match raw {
             Value::String(text) if has_jinja_syntax(text) => self.render(path, raw),
             Value::Object(_) | Value::Array(_) => Some(minijinja::Value::from_object(JsonView {
-                vars: Arc::downgrade(self),
+                vars: Arc::clone(self),
                 path,
             })),
             _ => Some(minijinja::Value::from(Serde(raw))),
@@ -263,20 +263,16 @@ impl Object for LazyVars {
 }
 
 /// A list or mapping inside the variables, converted one item at a time.
-///
-/// It holds the variables weakly: the render context caches views, and a strong
-/// reference back would keep the context alive forever.
 #[derive(Debug)]
 struct JsonView {
-    vars: Weak<LazyVars>,
+    vars: Arc<LazyVars>,
     path: VarPath,
 }
 
 impl JsonView {
     fn with_node<T>(&self, f: impl FnOnce(&Arc<LazyVars>, &Value) -> Option<T>) -> Option<T> {
-        let vars = self.vars.upgrade()?;
-        let node = vars.find(&self.path)?;
-        f(&vars, node)
+        let node = self.vars.find(&self.path)?;
+        f(&self.vars, node)
     }
 }
 

@@ -4,6 +4,11 @@
 //! error that names it, never an empty string. The syntax settings are those of
 //! Ansible's `template` module (`trim_blocks` on, `lstrip_blocks` off, the final
 //! newline kept), and they apply to task arguments as well, as in Ansible.
+//!
+//! Variables whose values contain templates are rendered when a template reads
+//! them, as Ansible does. Values print as Python prints them (`True`, `None`,
+//! `['a']`), because Ansible runs Jinja on Python. To render many strings against
+//! the same variables (one task on one host), bind them once with [`Templar::scope`].
 
 mod context;
 mod errors;
@@ -49,52 +54,8 @@ impl Default for Templar {
 impl Templar {
     pub fn new() -> Templar {
         let omit = omit_placeholder();
-        let mut env = Environment::new();
-        // NOTE: strict mode also rejects attribute access on an undefined parent, so
-        // `missing.attr | default(x)` is an error here while Ansible returns `x`.
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_debug(true);
-        let syntax = SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(false)
-            .keep_trailing_newline(true)
-            .build();
-        // The default delimiters always build, so this only keeps minijinja's defaults
-        // if a future version rejects the settings.
-        if let Ok(syntax) = syntax {
-            env.set_syntax(syntax);
-        }
-
-        // Templates are loaded by their own source text, so minijinja's template
-        // cache keeps every distinct string compiled once for the whole run.
-        // `{% include %}`, `{% import %}` and `{% extends %}` name other templates; the
-        // path join callback marks those names so that the loader rejects them instead
-        // of rendering the name itself as template text.
-        env.set_path_join_callback(|name, _parent| format!("{INCLUDE_MARKER}{name}").into());
-        env.set_loader(|source| match source.strip_prefix(INCLUDE_MARKER) {
-            Some(name) => Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!(
-                    "cannot load template `{name}`: include, import and extends are not supported, so put its content in this template"
-                ),
-            )),
-            None => Ok(Some(source.to_string())),
-        });
-        // minijinja picks HTML or JSON escaping from a template name's extension, and
-        // here the name is the text itself, which may well end in `.yml`.
-        env.set_auto_escape_callback(|_| AutoEscape::None);
-        env.set_formatter(python::format_value);
-        // Python string and dict methods (`s.startswith('x')`, `d.items()`, `d.get(k)`)
-        // are common in Ansible templates.
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-
-        filters::register(&mut env);
-        jinja_tests::register(&mut env);
-        lookup::register(&mut env);
-        env.add_global("omit", omit.clone());
-
         Templar {
-            env: Arc::new(env),
+            env: Arc::new(build_environment(&omit)),
             omit,
         }
     }
@@ -251,6 +212,58 @@ impl Scope<'_> {
             err
         })
     }
+}
+
+/// Builds the minijinja environment with Ansible's syntax settings, filters, tests
+/// and lookups.
+fn build_environment(omit: &str) -> Environment<'static> {
+    let mut env = Environment::new();
+    // NOTE: strict mode also rejects attribute access on an undefined parent, so
+    // `missing.attr | default(x)` is an error here while Ansible returns `x`.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_debug(true);
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(false)
+        .keep_trailing_newline(true)
+        .build();
+    // The default delimiters always build, so this only keeps minijinja's defaults
+    // if a future version rejects the settings.
+    if let Ok(syntax) = syntax {
+        env.set_syntax(syntax);
+    }
+
+    // Templates are loaded by their own source text, so minijinja's template
+    // cache keeps every distinct string compiled once for the whole run.
+    env.set_loader(|source| match source.strip_prefix(INCLUDE_MARKER) {
+        Some(name) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "cannot load template `{name}`: include, import and extends are not supported, so put its content in this template"
+            ),
+        )),
+        None => Ok(Some(source.to_string())),
+    });
+
+    // `{% include %}`, `{% import %}` and `{% extends %}` name other templates. The
+    // path join callback marks those names, so the loader rejects them instead of
+    // rendering the name itself as template text.
+    env.set_path_join_callback(|name, _parent| format!("{INCLUDE_MARKER}{name}").into());
+
+    // minijinja picks HTML or JSON escaping from a template name's extension, and
+    // here the name is the text itself, which may well end in `.yml`.
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_formatter(python::format_value);
+    // Python string and dict methods (`s.startswith('x')`, `d.items()`, `d.get(k)`)
+    // are common in Ansible templates.
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+
+    filters::register(&mut env);
+    jinja_tests::register(&mut env);
+    lookup::register(&mut env);
+    env.add_global("omit", omit.to_string());
+
+    env
 }
 
 /// Returns a placeholder that no user value will equal by chance, like Ansible's
