@@ -94,7 +94,8 @@ impl Templar {
             .render_value(value)
     }
 
-    /// Evaluates a bare expression (`when:`, `that:`, `var:`), as JSON.
+    /// Evaluates a bare expression (`when:`, `that:`, `var:`), as JSON. An expression
+    /// wrapped in one `{{ }}` is accepted too.
     pub fn eval(&self, expr: &str, vars: &Value) -> Result<Value, TemplateError> {
         self.scope(TemplateVars::from_json(vars)).eval(expr)
     }
@@ -188,11 +189,12 @@ impl Scope<'_> {
     }
 
     pub fn eval(&self, expr: &str) -> Result<Value, TemplateError> {
+        let (inner, offset) = render::single_expression(expr).unwrap_or((expr, 0));
         let context = self.context();
         let value = self
             .templar
             .renderer()
-            .eval(expr, &context.value(), 0, expr);
+            .eval(inner, &context.value(), offset, expr);
         context.explain(value)
     }
 

@@ -306,6 +306,9 @@ fn eval_returns_json() {
         ),
         ("{'a': port}", json!({"a": 8080})),
         ("nothing", json!(null)),
+        ("{{ ports }}", json!([80, 443])),
+        ("True", json!(true)),
+        ("None", json!(null)),
     ];
     for (expr, expected) in cases {
         assert_eq!(
@@ -334,6 +337,9 @@ fn eval_bool_truthiness() {
         ("changed_result is changed", true),
         ("missing is defined", false),
         ("missing is not defined or missing", true),
+        ("True", true),
+        ("False", false),
+        ("true", true),
     ];
     for (expr, expected) in cases {
         assert_eq!(
