@@ -1355,3 +1355,56 @@ fn nested_templates_render_lazily() {
         err.message
     );
 }
+
+#[test]
+fn filter_password_hash() {
+    // Expected hashes come from `openssl passwd -6 -salt SALT PASSWORD` (OpenSSL 3).
+    let long_password = "a".repeat(70);
+    let templar = Templar::new();
+    let vars = json!({"long_password": long_password});
+    let cases = [
+        (
+            "{{ 'Hello world!' | password_hash('sha512', 'saltstring') }}",
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+        ),
+        (
+            "{{ 'Hello world!' | password_hash(salt='saltstringsaltstring', rounds=10000) }}",
+            "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+        ),
+        (
+            "{{ 'secret' | password_hash('sha512', 'toolongsaltstringXX') }}",
+            "$6$toolongsaltstrin$YbDr56I3YnFMzFdiKjmvZJQFadx22PE13HAFEyCcNt7LQj3KY3OctF6ymrQHwjCUk.FcwaWOEAV7s6i0EMV4i0",
+        ),
+        (
+            "{{ long_password | password_hash('sha512', 'x') }}",
+            "$6$x$xPhKewFgSVKWqxLGd6.VqJLwTNS6Y1TL9TDH9Ldr5gnwLihuiUW06wVa8IsncuJUiPG7.lhQN.7VHZQHE5fTr.",
+        ),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(
+            templar.render_str(template, &vars).unwrap(),
+            expected,
+            "template {template:?}"
+        );
+    }
+
+    let random = templar
+        .render_str("{{ 'pw' | password_hash }}", &vars)
+        .unwrap();
+    let parts: Vec<&str> = random.split('$').collect();
+    assert_eq!(parts.len(), 4, "hash {random:?}");
+    assert_eq!(parts[1], "6");
+    assert_eq!(parts[2].len(), 16);
+    assert_eq!(parts[3].len(), 86);
+
+    assert_fails(&[
+        (
+            "{{ 'pw' | password_hash('md5') }}",
+            "unsupported `password_hash` type `md5`",
+        ),
+        (
+            "{{ 'pw' | password_hash('sha512', 'a$b') }}",
+            "invalid `password_hash` salt `a$b`",
+        ),
+    ]);
+}

@@ -5,6 +5,7 @@
 //! `reject`, `selectattr`, `unique`, `split`, `trim`, `replace`, `list`, `sort`.
 
 mod collections;
+mod crypt;
 mod encoding;
 mod patterns;
 
@@ -46,6 +47,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("dirname", dirname);
     env.add_filter("hash", encoding::hash);
     env.add_filter("checksum", encoding::checksum);
+    env.add_filter("password_hash", crypt::password_hash);
 
     env.add_filter("comment", comment);
     env.add_filter("extract", collections::extract);
