@@ -2,7 +2,8 @@
 //! minijinja's builtins lack. Builtins kept as they are: `defined`, `undefined`,
 //! `none`, `string`, `number`, `mapping`, `sequence`, `in`, `boolean`.
 
-use minijinja::value::{Kwargs, ValueKind};
+use minijinja::functions::Function;
+use minijinja::value::{FunctionArgs, FunctionResult, Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
 use serde_json::Value as Json;
 
@@ -10,25 +11,37 @@ use super::filters::{ansible_bool, to_data, undefined_error, version_compare};
 use super::regex_cache::{self, RegexFlags};
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_test("changed", is_changed);
-    env.add_test("change", is_changed);
-    env.add_test("failed", is_failed);
-    env.add_test("failure", is_failed);
-    env.add_test("succeeded", is_succeeded);
-    env.add_test("success", is_succeeded);
-    env.add_test("successful", is_succeeded);
-    env.add_test("skipped", is_skipped);
-    env.add_test("skip", is_skipped);
-    env.add_test("match", is_match);
-    env.add_test("search", is_search);
-    env.add_test("regex", is_regex);
-    env.add_test("version", version_compare);
-    env.add_test("version_compare", version_compare);
-    env.add_test("truthy", is_truthy);
-    env.add_test("falsy", is_falsy);
-    env.add_test("contains", contains);
-    env.add_test("subset", is_subset);
-    env.add_test("superset", is_superset);
+    add_test(env, "changed", is_changed);
+    add_test(env, "change", is_changed);
+    add_test(env, "failed", is_failed);
+    add_test(env, "failure", is_failed);
+    add_test(env, "succeeded", is_succeeded);
+    add_test(env, "success", is_succeeded);
+    add_test(env, "successful", is_succeeded);
+    add_test(env, "skipped", is_skipped);
+    add_test(env, "skip", is_skipped);
+    add_test(env, "match", is_match);
+    add_test(env, "search", is_search);
+    add_test(env, "regex", is_regex);
+    add_test(env, "version", version_compare);
+    add_test(env, "version_compare", version_compare);
+    add_test(env, "truthy", is_truthy);
+    add_test(env, "falsy", is_falsy);
+    add_test(env, "contains", contains);
+    add_test(env, "subset", is_subset);
+    add_test(env, "superset", is_superset);
+}
+
+/// Registers a test under its name and under Ansible's qualified name
+/// (`ansible.builtin.version`).
+fn add_test<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, test: F)
+where
+    F: Function<Rv, Args> + Clone,
+    Rv: FunctionResult,
+    Args: for<'a> FunctionArgs<'a>,
+{
+    env.add_test(name, test.clone());
+    env.add_test(format!("ansible.builtin.{name}"), test);
 }
 
 /// Returns a registered task result as a mapping, or an error naming the test.

@@ -33,6 +33,7 @@ fn query(plugin: String, terms: Rest<String>, kwargs: Kwargs) -> Result<Value, E
 }
 
 fn run(plugin: &str, terms: &[String], kwargs: &Kwargs) -> Result<Vec<String>, Error> {
+    let plugin = plugin.strip_prefix("ansible.builtin.").unwrap_or(plugin);
     match plugin {
         "env" => {
             let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();

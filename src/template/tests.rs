@@ -1408,3 +1408,21 @@ fn filter_password_hash() {
         ),
     ]);
 }
+
+#[test]
+fn qualified_names_accepted() {
+    assert_renders(&[
+        ("{{ 'no' | ansible.builtin.bool }}", "False"),
+        ("{{ ports | ansible.builtin.to_json }}", "[80, 443]"),
+        ("{{ 'ab' | ansible.builtin.regex_replace('b', 'c') }}", "ac"),
+        ("{{ 'foo' is ansible.builtin.match('f') }}", "True"),
+        (
+            "{{ '1.2' is ansible.builtin.version('1.10', '<') }}",
+            "True",
+        ),
+        (
+            "{{ lookup('ansible.builtin.env', 'VPSFORGE_SURELY_UNSET_VARIABLE') }}",
+            "",
+        ),
+    ]);
+}

@@ -9,59 +9,76 @@ mod crypt;
 mod encoding;
 mod patterns;
 
-use minijinja::value::{Kwargs, ValueKind};
+use minijinja::functions::Function;
+use minijinja::value::{FunctionArgs, FunctionResult, Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use serde_json::Value as Json;
 
 use super::{python, version};
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter("bool", to_bool);
-    env.add_filter("int", to_int);
-    env.add_filter("float", to_float);
-    env.add_filter("string", to_string);
+    add_filter(env, "bool", to_bool);
+    add_filter(env, "int", to_int);
+    add_filter(env, "float", to_float);
+    add_filter(env, "string", to_string);
 
-    env.add_filter("to_json", encoding::to_json);
-    env.add_filter("to_nice_json", encoding::to_nice_json);
-    env.add_filter("from_json", encoding::from_json);
-    env.add_filter("to_yaml", encoding::to_yaml);
-    env.add_filter("to_nice_yaml", encoding::to_yaml);
-    env.add_filter("from_yaml", encoding::from_yaml);
-    env.add_filter("from_yaml_all", encoding::from_yaml_all);
+    add_filter(env, "to_json", encoding::to_json);
+    add_filter(env, "to_nice_json", encoding::to_nice_json);
+    add_filter(env, "from_json", encoding::from_json);
+    add_filter(env, "to_yaml", encoding::to_yaml);
+    add_filter(env, "to_nice_yaml", encoding::to_yaml);
+    add_filter(env, "from_yaml", encoding::from_yaml);
+    add_filter(env, "from_yaml_all", encoding::from_yaml_all);
 
-    env.add_filter("regex_replace", patterns::regex_replace);
-    env.add_filter("regex_search", patterns::regex_search);
-    env.add_filter("regex_findall", patterns::regex_findall);
-    env.add_filter("regex_escape", patterns::regex_escape);
+    add_filter(env, "regex_replace", patterns::regex_replace);
+    add_filter(env, "regex_search", patterns::regex_search);
+    add_filter(env, "regex_findall", patterns::regex_findall);
+    add_filter(env, "regex_escape", patterns::regex_escape);
 
-    env.add_filter("b64encode", encoding::b64encode);
-    env.add_filter("b64decode", encoding::b64decode);
+    add_filter(env, "b64encode", encoding::b64encode);
+    add_filter(env, "b64decode", encoding::b64decode);
 
-    env.add_filter("ternary", ternary);
-    env.add_filter("combine", collections::combine);
-    env.add_filter("dict2items", collections::dict2items);
-    env.add_filter("items2dict", collections::items2dict);
+    add_filter(env, "ternary", ternary);
+    add_filter(env, "combine", collections::combine);
+    add_filter(env, "dict2items", collections::dict2items);
+    add_filter(env, "items2dict", collections::items2dict);
 
-    env.add_filter("quote", quote);
-    env.add_filter("basename", basename);
-    env.add_filter("dirname", dirname);
-    env.add_filter("hash", encoding::hash);
-    env.add_filter("checksum", encoding::checksum);
-    env.add_filter("password_hash", crypt::password_hash);
+    add_filter(env, "quote", quote);
+    add_filter(env, "basename", basename);
+    add_filter(env, "dirname", dirname);
+    add_filter(env, "hash", encoding::hash);
+    add_filter(env, "checksum", encoding::checksum);
+    add_filter(env, "password_hash", crypt::password_hash);
 
-    env.add_filter("comment", comment);
-    env.add_filter("extract", collections::extract);
-    env.add_filter("type_debug", type_debug);
+    add_filter(env, "comment", comment);
+    add_filter(env, "extract", collections::extract);
+    add_filter(env, "type_debug", type_debug);
 
-    env.add_filter("union", collections::union);
-    env.add_filter("intersect", collections::intersect);
-    env.add_filter("difference", collections::difference);
-    env.add_filter("symmetric_difference", collections::symmetric_difference);
+    add_filter(env, "union", collections::union);
+    add_filter(env, "intersect", collections::intersect);
+    add_filter(env, "difference", collections::difference);
+    add_filter(
+        env,
+        "symmetric_difference",
+        collections::symmetric_difference,
+    );
 
-    env.add_filter("mandatory", mandatory);
-    env.add_filter("flatten", collections::flatten);
-    env.add_filter("splitlines", splitlines);
-    env.add_filter("version_compare", version_compare);
+    add_filter(env, "mandatory", mandatory);
+    add_filter(env, "flatten", collections::flatten);
+    add_filter(env, "splitlines", splitlines);
+    add_filter(env, "version_compare", version_compare);
+}
+
+/// Registers a filter under its name and under Ansible's qualified name
+/// (`ansible.builtin.to_json`).
+fn add_filter<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, filter: F)
+where
+    F: Function<Rv, Args> + Clone,
+    Rv: FunctionResult,
+    Args: for<'a> FunctionArgs<'a>,
+{
+    env.add_filter(name, filter.clone());
+    env.add_filter(format!("ansible.builtin.{name}"), filter);
 }
 
 fn invalid(message: impl Into<String>) -> Error {
