@@ -1426,3 +1426,58 @@ fn qualified_names_accepted() {
         ),
     ]);
 }
+
+#[test]
+fn filter_random_seeded() {
+    let templar = Templar::new();
+    let vars = json!({"host": "web1", "other": "web2"});
+    let first = templar
+        .render_str("{{ 59 | random(seed=host) }}", &vars)
+        .unwrap();
+    let again = templar
+        .render_str("{{ 59 | random(seed=host) }}", &vars)
+        .unwrap();
+    assert_eq!(first, again);
+    let minute: i64 = first.parse().unwrap();
+    assert!((0..59).contains(&minute), "minute {minute}");
+
+    for _ in 0..50 {
+        let value: i64 = templar
+            .render_str("{{ 20 | random(start=10, step=5) }}", &vars)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!([10, 15].contains(&value), "value {value}");
+    }
+    let picked = templar
+        .render_str("{{ ['a', 'b', 'c'] | random(seed=other) }}", &vars)
+        .unwrap();
+    assert!(
+        ["a", "b", "c"].contains(&picked.as_str()),
+        "picked {picked}"
+    );
+
+    let shuffled = templar
+        .eval("[1, 2, 3, 4, 5] | shuffle(seed=host) | sort", &vars)
+        .unwrap();
+    assert_eq!(shuffled, json!([1, 2, 3, 4, 5]));
+    let once = templar
+        .eval("[1, 2, 3, 4, 5] | shuffle(seed=host)", &vars)
+        .unwrap();
+    let twice = templar
+        .eval("[1, 2, 3, 4, 5] | shuffle(seed=host)", &vars)
+        .unwrap();
+    assert_eq!(once, twice);
+
+    assert_fails(&[
+        (
+            "{{ 0 | random }}",
+            "`random` got an empty range from 0 to 0",
+        ),
+        (
+            "{{ [] | random }}",
+            "`random` cannot pick from an empty list",
+        ),
+        ("{{ 5 | random(step=0) }}", "invalid `random` step `0`"),
+    ]);
+}

@@ -8,6 +8,7 @@ mod collections;
 mod crypt;
 mod encoding;
 mod patterns;
+mod random;
 
 use minijinja::functions::Function;
 use minijinja::value::{FunctionArgs, FunctionResult, Kwargs, ValueKind};
@@ -49,6 +50,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     add_filter(env, "hash", encoding::hash);
     add_filter(env, "checksum", encoding::checksum);
     add_filter(env, "password_hash", crypt::password_hash);
+    add_filter(env, "random", random::random);
+    add_filter(env, "shuffle", random::shuffle);
 
     add_filter(env, "comment", comment);
     add_filter(env, "extract", collections::extract);
