@@ -440,7 +440,7 @@ impl Runner<'_> {
             .filter(|(name, _)| name.as_str() != VARIABLE_PARAMS)
         {
             match self.templar.render_value(value, &vars_value) {
-                Ok(Value::String(s)) if s == crate::template::OMIT_MARKER => {}
+                Ok(Value::String(s)) if s == self.templar.omit_placeholder() => {}
                 Ok(value) => {
                     rendered.insert(name.clone(), value);
                 }

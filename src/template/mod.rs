@@ -1,25 +1,48 @@
 //! Jinja templating and expressions, with Ansible's filters and tests.
 //!
 //! Built on minijinja with strict undefined behaviour: a missing variable is an
-//! error that names it, never an empty string.
+//! error that names it, never an empty string. The syntax settings are those of
+//! Ansible's `template` module (`trim_blocks` on, `lstrip_blocks` off, the final
+//! newline kept), and they apply to task arguments as well, as in Ansible.
+//!
+//! Variables whose values contain templates are rendered when a template reads
+//! them, as Ansible does. Values print as Python prints them (`True`, `None`,
+//! `['a']`), because Ansible runs Jinja on Python. To render many strings against
+//! the same variables (one task on one host), bind them once with [`Templar::scope`].
 
+mod context;
+mod errors;
+mod filters;
+mod jinja_tests;
+mod lookup;
+mod python;
+mod regex_cache;
+mod render;
+mod version;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
-/// The value of Ansible's `omit` variable: an argument rendered to it is dropped.
-pub const OMIT_MARKER: &str = "__omit_place_holder__vpsforge";
+use context::Context;
+use render::{has_jinja_syntax, Renderer};
 
-/// A template or expression error, with the line and column inside the template when known.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct TemplateError {
-    pub message: String,
-    /// 1-based line inside the template text.
-    pub line: Option<usize>,
-}
+pub use errors::TemplateError;
+
+/// Prefix that marks a template name coming from `{% include %}` and its kin.
+const INCLUDE_MARKER: &str = "\0vpsforge-include:";
 
 /// The template environment shared by every host and task of a run.
 pub struct Templar {
-    _private: (),
+    env: Arc<Environment<'static>>,
+    omit: String,
 }
 
 impl Default for Templar {
@@ -30,32 +53,58 @@ impl Default for Templar {
 
 impl Templar {
     pub fn new() -> Templar {
-        Templar { _private: () }
+        let omit = omit_placeholder();
+        Templar {
+            env: Arc::new(build_environment(&omit)),
+            omit,
+        }
+    }
+
+    /// Returns the placeholder string that the `omit` variable holds.
+    pub fn omit_placeholder(&self) -> &str {
+        &self.omit
+    }
+
+    fn renderer(&self) -> Renderer<'_> {
+        Renderer {
+            env: &self.env,
+            omit: Some(&self.omit),
+        }
     }
 
     /// Renders a template string with `vars` (a JSON object).
     pub fn render_str(&self, template: &str, vars: &Value) -> Result<String, TemplateError> {
-        let _ = vars;
-        Ok(template.to_string())
+        if !has_jinja_syntax(template) {
+            return Ok(template.to_string());
+        }
+        self.scope(TemplateVars::from_json(vars))
+            .render_str(template)
     }
 
     /// Renders every string inside `value`. A string that is one expression and nothing
     /// else (`"{{ ports }}"`) keeps the expression's type, as in Ansible.
+    ///
+    /// Mapping entries and list items whose rendered value is the `omit` placeholder
+    /// are dropped, so `mode: "{{ m | default(omit) }}"` removes the argument.
     pub fn render_value(&self, value: &Value, vars: &Value) -> Result<Value, TemplateError> {
-        let _ = vars;
-        Ok(value.clone())
+        if !render::contains_template(value) {
+            return Ok(value.clone());
+        }
+        self.scope(TemplateVars::from_json(vars))
+            .render_value(value)
     }
 
-    /// Evaluates a bare expression (`when:`, `that:`, `var:`), as JSON.
+    /// Evaluates a bare expression (`when:`, `that:`, `var:`), as JSON. An expression
+    /// wrapped in one `{{ }}` is accepted too.
     pub fn eval(&self, expr: &str, vars: &Value) -> Result<Value, TemplateError> {
-        let _ = (expr, vars);
-        Ok(Value::Null)
+        self.scope(TemplateVars::from_json(vars)).eval(expr)
     }
 
     /// Evaluates a condition with Jinja truthiness; a bare string like `'no'` is not coerced.
+    ///
+    /// A condition wrapped in one `{{ }}` is accepted, as Ansible does with a warning.
     pub fn eval_bool(&self, expr: &str, vars: &Value) -> Result<bool, TemplateError> {
-        let _ = (expr, vars);
-        Ok(true)
+        self.scope(TemplateVars::from_json(vars)).eval_bool(expr)
     }
 
     /// Renders a template file; `name` is used in error messages.
@@ -65,7 +114,164 @@ impl Templar {
         text: &str,
         vars: &Value,
     ) -> Result<String, TemplateError> {
-        let _ = name;
-        self.render_str(text, vars)
+        self.scope(TemplateVars::from_json(vars))
+            .render_file(name, text)
     }
+
+    /// Binds `vars` for several renders. The methods above copy their `vars` on
+    /// every call, which a scope avoids.
+    pub fn scope(&self, vars: TemplateVars) -> Scope<'_> {
+        Scope {
+            templar: self,
+            vars,
+        }
+    }
+}
+
+/// Variables for templates, shared between renders without copying.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateVars(Arc<serde_json::Map<String, Value>>);
+
+impl TemplateVars {
+    /// Takes the variables of a JSON object; any other JSON value gives no variables.
+    pub fn new(vars: Value) -> TemplateVars {
+        match vars {
+            Value::Object(entries) => TemplateVars(Arc::new(entries)),
+            _ => TemplateVars::default(),
+        }
+    }
+
+    fn from_json(vars: &Value) -> TemplateVars {
+        match vars {
+            Value::Object(entries) => TemplateVars(Arc::new(entries.clone())),
+            _ => TemplateVars::default(),
+        }
+    }
+}
+
+impl From<Value> for TemplateVars {
+    fn from(vars: Value) -> TemplateVars {
+        TemplateVars::new(vars)
+    }
+}
+
+/// A [`Templar`] with bound variables, for the arguments and conditions of one task
+/// on one host. Its methods work like the [`Templar`] methods of the same names.
+pub struct Scope<'t> {
+    templar: &'t Templar,
+    vars: TemplateVars,
+}
+
+impl Scope<'_> {
+    fn context(&self) -> Context {
+        Context::new(&self.templar.env, Arc::clone(&self.vars.0))
+    }
+
+    pub fn render_str(&self, template: &str) -> Result<String, TemplateError> {
+        if !has_jinja_syntax(template) {
+            return Ok(template.to_string());
+        }
+        let context = self.context();
+        let rendered = self
+            .templar
+            .renderer()
+            .render_template(template, &context.value());
+        context.explain(rendered)
+    }
+
+    pub fn render_value(&self, value: &Value) -> Result<Value, TemplateError> {
+        let context = self.context();
+        let rendered = self
+            .templar
+            .renderer()
+            .render_value(value, &context.value());
+        context.explain(rendered)
+    }
+
+    pub fn eval(&self, expr: &str) -> Result<Value, TemplateError> {
+        let (inner, offset) = render::single_expression(expr).unwrap_or((expr, 0));
+        let context = self.context();
+        let value = self
+            .templar
+            .renderer()
+            .eval(inner, &context.value(), offset, expr);
+        context.explain(value)
+    }
+
+    pub fn eval_bool(&self, expr: &str) -> Result<bool, TemplateError> {
+        let (inner, offset) = render::single_expression(expr).unwrap_or((expr, 0));
+        let context = self.context();
+        let value = self
+            .templar
+            .renderer()
+            .eval_native(inner, &context.value(), offset, expr);
+        context.explain(value.map(|value| value.is_true()))
+    }
+
+    pub fn render_file(&self, name: &str, text: &str) -> Result<String, TemplateError> {
+        self.render_str(text).map_err(|mut err| {
+            err.message = format!("{name}: {}", err.message);
+            err
+        })
+    }
+}
+
+/// Builds the minijinja environment with Ansible's syntax settings, filters, tests
+/// and lookups.
+fn build_environment(omit: &str) -> Environment<'static> {
+    let mut env = Environment::new();
+    // NOTE: strict mode also rejects attribute access on an undefined parent, so
+    // `missing.attr | default(x)` is an error here while Ansible returns `x`.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_debug(true);
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(false)
+        .keep_trailing_newline(true)
+        .build();
+    // The default delimiters always build, so this only keeps minijinja's defaults
+    // if a future version rejects the settings.
+    if let Ok(syntax) = syntax {
+        env.set_syntax(syntax);
+    }
+
+    // Templates are loaded by their own source text, so minijinja's template
+    // cache keeps every distinct string compiled once for the whole run.
+    env.set_loader(|source| match source.strip_prefix(INCLUDE_MARKER) {
+        Some(name) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "cannot load template `{name}`: include, import and extends are not supported, so put its content in this template"
+            ),
+        )),
+        None => Ok(Some(source.to_string())),
+    });
+
+    // `{% include %}`, `{% import %}` and `{% extends %}` name other templates. The
+    // path join callback marks those names, so the loader rejects them instead of
+    // rendering the name itself as template text.
+    env.set_path_join_callback(|name, _parent| format!("{INCLUDE_MARKER}{name}").into());
+
+    // minijinja picks HTML or JSON escaping from a template name's extension, and
+    // here the name is the text itself, which may well end in `.yml`.
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_formatter(python::format_value);
+    // Python string and dict methods (`s.startswith('x')`, `d.items()`, `d.get(k)`)
+    // are common in Ansible templates.
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+
+    filters::register(&mut env);
+    jinja_tests::register(&mut env);
+    lookup::register(&mut env);
+    env.add_global("omit", omit.to_string());
+
+    env
+}
+
+/// Returns a placeholder that no user value will equal by chance, like Ansible's
+/// `__omit_place_holder__` followed by a random hash.
+fn omit_placeholder() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_usize(std::process::id() as usize);
+    format!("__omit_place_holder__{:016x}", hasher.finish())
 }
