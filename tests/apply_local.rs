@@ -100,6 +100,7 @@ const CONVERGE: &str = r#"
         dest: "{{ root }}/app.conf"
         content: "greeting={{ greeting }}\nport=80\n"
         mode: "0640"
+        force: false
       notify: note reload
     - name: set port
       lineinfile:
@@ -160,7 +161,7 @@ fn detailed_exitcode_reports_drift() {
     let check = project.apply(CONVERGE, &["--check", "--detailed-exitcode"]);
 
     assert_eq!(check.code, 2, "{}", check.stdout);
-    assert_eq!(check.task_status("write config", "one"), vec!["changed"]);
+    assert_eq!(check.task_status("set port", "one"), vec!["changed"]);
     assert_eq!(
         std::fs::read_to_string(project.root("one").join("app.conf")).unwrap(),
         "edited by hand\n"

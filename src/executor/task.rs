@@ -631,7 +631,7 @@ impl Runner<'_> {
             result.insert("failed".into(), json!(false));
             return Outcome {
                 status: Status::Changed,
-                message: format!("would {summary}"),
+                message: summary,
                 diffs,
                 result,
                 check_mode: true,

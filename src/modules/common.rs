@@ -736,6 +736,14 @@ pub fn base_content(
     state: &PathState,
     host: &super::HostView,
 ) -> Result<BaseContent, ModuleError> {
+    // In check mode an earlier task may have planned to rewrite the file: plan against that.
+    if host.check_mode {
+        match host.predicted.files.get(path) {
+            Some(Some(content)) => return Ok(BaseContent::Predicted(content.clone())),
+            Some(None) => return Ok(BaseContent::PredictedUnknown),
+            None => {}
+        }
+    }
     if state.exists() {
         return state
             .content
