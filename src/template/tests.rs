@@ -1481,3 +1481,32 @@ fn filter_random_seeded() {
         ("{{ 5 | random(step=0) }}", "invalid `random` step `0`"),
     ]);
 }
+
+#[test]
+fn dict_function_takes_pairs() {
+    let templar = Templar::new();
+    let vars = vars();
+    let cases = [
+        ("dict(['a', 'b'] | zip([1, 2]))", json!({"a": 1, "b": 2})),
+        ("dict([['a', 1]], b=2)", json!({"a": 1, "b": 2})),
+        (
+            "dict(user, extra=1)",
+            json!({"name": "deploy", "shell": "/bin/bash", "extra": 1}),
+        ),
+        ("dict(a=1)", json!({"a": 1})),
+        ("dict()", json!({})),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(
+            templar.eval(expr, &vars).unwrap(),
+            expected,
+            "expression {expr:?}"
+        );
+    }
+    let err = templar.eval("dict([[1, 2, 3]])", &vars).unwrap_err();
+    assert!(
+        err.message.contains("`dict` takes pairs of key and value"),
+        "{}",
+        err.message
+    );
+}
