@@ -1510,3 +1510,12 @@ fn dict_function_takes_pairs() {
         err.message
     );
 }
+
+#[test]
+fn percent_formatting_explained() {
+    assert_fails(&[
+        ("{{ '%02d' % 5 }}", "Python's `%` string formatting is not supported: write `'%02d' | format(value)` instead"),
+        ("{{ '%s:%s' % ('a', 'b') }}", "Python's `%` string formatting is not supported"),
+    ]);
+    assert_renders(&[("{{ '%02d' | format(5) }}", "05"), ("{{ 7 % 3 }}", "1")]);
+}
