@@ -912,7 +912,7 @@ fn lookup_env_and_file() {
     let path = path.display().to_string();
 
     let templar = Templar::new();
-    let vars = json!({"key_path": path});
+    let vars = json!({"key_path": path, "numbers": [1, 2, 3]});
     let home = std::env::var("HOME").unwrap_or_default();
     let cases = [
         ("{{ lookup('env', 'HOME') }}", home.clone()),
@@ -934,6 +934,16 @@ fn lookup_env_and_file() {
             "ssh-ed25519 AAAA test".into(),
         ),
         ("{{ q('file', key_path) | length }}", "1".into()),
+        (
+            "{{ lookup('vars', 'key_' ~ 'path') == key_path }}",
+            "True".into(),
+        ),
+        ("{{ lookup('vars', 'nope', default=5) }}", "5".into()),
+        (
+            "{{ query('vars', 'key_path', 'key_path') | length }}",
+            "2".into(),
+        ),
+        ("{{ lookup('vars', 'numbers') | sum }}", "6".into()),
     ];
     for (template, expected) in cases {
         assert_eq!(
