@@ -106,6 +106,12 @@ fn describe(err: &minijinja::Error) -> String {
             .trim_end_matches(" is unknown");
         format!("unknown {what} `{name}`: check its spelling; vpsforge implements only part of Ansible's {what}s")
     };
+    if detail.as_deref().is_some_and(|detail| {
+        detail.starts_with("tried to use % operator on unsupported types string")
+    }) {
+        return "Python's `%` string formatting is not supported: write `'%02d' | format(value)` instead"
+            .to_string();
+    }
     match (err.kind(), detail) {
         (ErrorKind::UnknownFilter, Some(detail)) => unknown("filter", &detail),
         (ErrorKind::UnknownTest, Some(detail)) => unknown("test", &detail),

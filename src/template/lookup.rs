@@ -1,10 +1,10 @@
-//! The `lookup` and `query` functions with the `env` and `file` plugins.
+//! The `lookup` and `query` functions with the `env`, `file` and `vars` plugins.
 //!
 //! Lookups run on the controller. `pipe` is rejected because running a local command
 //! from a template would run it once per host and task, unseen by check mode.
 
 use minijinja::value::{Kwargs, Rest};
-use minijinja::{Environment, Error, ErrorKind, Value};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", lookup);
@@ -12,34 +12,57 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_function("q", query);
 }
 
-/// Returns the results joined by commas, or as a list with `wantlist=True`, as in Ansible.
-fn lookup(plugin: String, terms: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+/// Returns the result itself for one term, and the results joined by commas for
+/// several, or a list with `wantlist=True`, as in Ansible.
+fn lookup(
+    state: &State,
+    plugin: String,
+    terms: Rest<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let results = run(&plugin, &terms.0, &kwargs)?;
+    let results = run(state, &plugin, &terms.0, &kwargs)?;
     kwargs.assert_all_used()?;
     if wantlist {
         return Ok(Value::from(results));
     }
-    match results.len() {
-        1 => Ok(Value::from(results.into_iter().next().unwrap_or_default())),
-        _ => Ok(Value::from(results.join(","))),
+    if results.len() == 1 {
+        return Ok(results.into_iter().next().unwrap_or_default());
     }
+    let texts: Vec<String> = results
+        .iter()
+        .map(|result| match result.as_str() {
+            Some(text) => text.to_string(),
+            None => result.to_string(),
+        })
+        .collect();
+    Ok(Value::from(texts.join(",")))
 }
 
-fn query(plugin: String, terms: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
-    let results = run(&plugin, &terms.0, &kwargs)?;
+fn query(
+    state: &State,
+    plugin: String,
+    terms: Rest<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let results = run(state, &plugin, &terms.0, &kwargs)?;
     kwargs.assert_all_used()?;
     Ok(Value::from(results))
 }
 
-fn run(plugin: &str, terms: &[String], kwargs: &Kwargs) -> Result<Vec<String>, Error> {
+fn run(
+    state: &State,
+    plugin: &str,
+    terms: &[String],
+    kwargs: &Kwargs,
+) -> Result<Vec<Value>, Error> {
     let plugin = plugin.strip_prefix("ansible.builtin.").unwrap_or(plugin);
     match plugin {
         "env" => {
             let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
             Ok(terms
                 .iter()
-                .map(|name| std::env::var(name).unwrap_or_else(|_| default.clone()))
+                .map(|name| Value::from(std::env::var(name).unwrap_or_else(|_| default.clone())))
                 .collect())
         }
         "file" => {
@@ -47,7 +70,21 @@ fn run(plugin: &str, terms: &[String], kwargs: &Kwargs) -> Result<Vec<String>, E
             let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
             terms
                 .iter()
-                .map(|path| read_file(path, lstrip, rstrip))
+                .map(|path| read_file(path, lstrip, rstrip).map(Value::from))
+                .collect()
+        }
+        "vars" => {
+            let default = kwargs.get::<Option<Value>>("default")?;
+            terms
+                .iter()
+                .map(|name| match (state.lookup(name), &default) {
+                    (Some(value), _) if !value.is_undefined() => Ok(value),
+                    (_, Some(default)) => Ok(default.clone()),
+                    _ => Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("lookup `vars` found no variable `{name}`: define it, or pass `default=...`"),
+                    )),
+                })
                 .collect()
         }
         "pipe" => Err(Error::new(
@@ -56,7 +93,7 @@ fn run(plugin: &str, terms: &[String], kwargs: &Kwargs) -> Result<Vec<String>, E
         )),
         other => Err(Error::new(
             ErrorKind::InvalidOperation,
-            format!("unknown lookup plugin `{other}`: the supported plugins are `env` and `file`"),
+            format!("unknown lookup plugin `{other}`: the supported plugins are `env`, `file` and `vars`"),
         )),
     }
 }

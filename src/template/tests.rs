@@ -912,7 +912,7 @@ fn lookup_env_and_file() {
     let path = path.display().to_string();
 
     let templar = Templar::new();
-    let vars = json!({"key_path": path});
+    let vars = json!({"key_path": path, "numbers": [1, 2, 3]});
     let home = std::env::var("HOME").unwrap_or_default();
     let cases = [
         ("{{ lookup('env', 'HOME') }}", home.clone()),
@@ -934,6 +934,16 @@ fn lookup_env_and_file() {
             "ssh-ed25519 AAAA test".into(),
         ),
         ("{{ q('file', key_path) | length }}", "1".into()),
+        (
+            "{{ lookup('vars', 'key_' ~ 'path') == key_path }}",
+            "True".into(),
+        ),
+        ("{{ lookup('vars', 'nope', default=5) }}", "5".into()),
+        (
+            "{{ query('vars', 'key_path', 'key_path') | length }}",
+            "2".into(),
+        ),
+        ("{{ lookup('vars', 'numbers') | sum }}", "6".into()),
     ];
     for (template, expected) in cases {
         assert_eq!(
@@ -1480,4 +1490,42 @@ fn filter_random_seeded() {
         ),
         ("{{ 5 | random(step=0) }}", "invalid `random` step `0`"),
     ]);
+}
+
+#[test]
+fn dict_function_takes_pairs() {
+    let templar = Templar::new();
+    let vars = vars();
+    let cases = [
+        ("dict(['a', 'b'] | zip([1, 2]))", json!({"a": 1, "b": 2})),
+        ("dict([['a', 1]], b=2)", json!({"a": 1, "b": 2})),
+        (
+            "dict(user, extra=1)",
+            json!({"name": "deploy", "shell": "/bin/bash", "extra": 1}),
+        ),
+        ("dict(a=1)", json!({"a": 1})),
+        ("dict()", json!({})),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(
+            templar.eval(expr, &vars).unwrap(),
+            expected,
+            "expression {expr:?}"
+        );
+    }
+    let err = templar.eval("dict([[1, 2, 3]])", &vars).unwrap_err();
+    assert!(
+        err.message.contains("`dict` takes pairs of key and value"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn percent_formatting_explained() {
+    assert_fails(&[
+        ("{{ '%02d' % 5 }}", "Python's `%` string formatting is not supported: write `'%02d' | format(value)` instead"),
+        ("{{ '%s:%s' % ('a', 'b') }}", "Python's `%` string formatting is not supported"),
+    ]);
+    assert_renders(&[("{{ '%02d' | format(5) }}", "05"), ("{{ 7 % 3 }}", "1")]);
 }

@@ -292,3 +292,35 @@ pub(super) fn symmetric_difference(value: &Value, other: &Value) -> Result<Value
     let items = only_left.chain(only_right).cloned();
     Ok(from_data(&Json::Array(dedup(items))))
 }
+
+/// The `dict()` function, which also takes a list of key-value pairs as Python's
+/// does, for `dict(keys | zip(values))`.
+pub(super) fn dict(value: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let pairs = match value {
+        Some(pairs) if matches!(pairs.kind(), ValueKind::Seq | ValueKind::Iterable) => pairs,
+        other => return minijinja::functions::dict(other, kwargs),
+    };
+
+    let mut entries = serde_json::Map::new();
+    for pair in pairs.try_iter()? {
+        let items: Vec<Value> = match pair.kind() {
+            ValueKind::Seq | ValueKind::Iterable => pair.try_iter()?.collect(),
+            _ => Vec::new(),
+        };
+        let [key, item] = items.as_slice() else {
+            return Err(invalid(format!(
+                "`dict` takes pairs of key and value, got `{pair}`"
+            )));
+        };
+        let key = match key.as_str() {
+            Some(key) => key.to_string(),
+            None => key.to_string(),
+        };
+        entries.insert(key, to_data(item)?);
+    }
+    for name in kwargs.args() {
+        let item: Value = kwargs.get(name)?;
+        entries.insert(name.to_string(), to_data(&item)?);
+    }
+    Ok(from_data(&Json::Object(entries)))
+}

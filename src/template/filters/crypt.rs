@@ -67,7 +67,7 @@ fn random_salt() -> String {
 }
 
 /// Computes `$6$[rounds=N$]salt$hash`. The salt is cut to 16 bytes and the rounds
-/// clamped to 1000..=999999999, as the specification says.
+/// clamped to 1000..=999999999, as the specification requires.
 pub(super) fn sha512_crypt(password: &[u8], salt: &str, rounds: Option<u32>) -> String {
     let salt = &salt.as_bytes()[..salt.len().min(MAX_SALT_LEN)];
     let round_count = rounds.unwrap_or(DEFAULT_ROUNDS).clamp(1000, 999_999_999);

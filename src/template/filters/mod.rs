@@ -51,6 +51,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     add_filter(env, "checksum", encoding::checksum);
     add_filter(env, "password_hash", crypt::password_hash);
     add_filter(env, "random", random::random);
+    env.add_function("dict", collections::dict);
     add_filter(env, "shuffle", random::shuffle);
 
     add_filter(env, "comment", comment);
