@@ -178,13 +178,13 @@ const SCENARIOS: &[Scenario] = &[
 - hosts: h1
   gather_facts: false
   tasks:
-    - name: write a file with spaces, quotes and a newline in its name
+    - file: path="/tmp/vf copy" state=directory mode=0755
+    - name: write a file with spaces and quotes in its name
       ansible.builtin.copy:
         dest: "/tmp/vf copy/it's a \"file\""
         content: "hello\nworld\n"
         mode: "0600"
       become: true
-    - file: path="/tmp/vf copy" state=directory mode=0755
 "#,
         touched: &["/tmp/vf copy", "/tmp/vf copy/it's a \"file\""],
         verify: "stat -c '%a' \"/tmp/vf copy/it's a \\\"file\\\"\"; cat \"/tmp/vf copy/it's a \\\"file\\\"\"",
@@ -258,7 +258,7 @@ const SCENARIOS: &[Scenario] = &[
 "#,
         touched: &["/etc/cron.d/vf-renew"],
         verify: "cat /etc/cron.d/vf-renew",
-        expect: "CRON_TZ=UTC",
+        expect: "CRON_TZ=\"UTC\"\n#Ansible: renew certificates\n17 3,15 * * * root /usr/bin/true\n",
     },
     Scenario {
         name: "timezone",
@@ -344,6 +344,7 @@ const SCENARIOS: &[Scenario] = &[
     - shell: cat /etc/hostname
       register: hostname_out
       changed_when: false
+      check_mode: false
     - assert:
         that:
           - hostname_out.stdout == 'h1'

@@ -90,8 +90,7 @@ impl Runner<'_> {
         stack.push(&self.options.extra_vars);
         stack.push(&state.magic_vars);
         stack.push(&run_vars);
-        let vars = stack.resolve();
-        resolve_nested_templates(&self.templar, vars)
+        stack.resolve()
     }
 
     /// Returns the variables a task sees on a host, in Ansible's precedence order.
@@ -122,8 +121,7 @@ impl Runner<'_> {
         stack.push(&state.magic_vars);
         stack.push(&run_vars);
         stack.push(&role_vars);
-        let vars = stack.resolve();
-        resolve_nested_templates(&self.templar, vars)
+        stack.resolve()
     }
 
     fn run_vars(&self, context: &PlayContext<'_>) -> Map<String, Value> {
@@ -277,50 +275,6 @@ impl Runner<'_> {
             })
         });
         Some(Become { user, password })
-    }
-}
-
-/// Renders variables whose values are templates referring to other variables, as
-/// Ansible's lazy templating would. A value that cannot be rendered yet stays as
-/// written; it fails only when a task uses it.
-fn resolve_nested_templates(
-    templar: &crate::template::Templar,
-    mut vars: Map<String, Value>,
-) -> Map<String, Value> {
-    // NOTE: values are rendered eagerly in up to four passes, so a chain of templated
-    // variables deeper than four levels keeps its inner templates unrendered.
-    for _ in 0..4 {
-        let pending: Vec<String> = vars
-            .iter()
-            .filter(|(_, v)| contains_template(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        if pending.is_empty() {
-            break;
-        }
-        let context = Value::Object(vars.clone());
-        let mut progressed = false;
-        for key in pending {
-            if let Ok(rendered) = templar.render_value(&vars[&key], &context) {
-                if rendered != vars[&key] {
-                    vars.insert(key, rendered);
-                    progressed = true;
-                }
-            }
-        }
-        if !progressed {
-            break;
-        }
-    }
-    vars
-}
-
-pub(super) fn contains_template(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains("{{") || s.contains("{%"),
-        Value::Array(items) => items.iter().any(contains_template),
-        Value::Object(map) => map.values().any(contains_template),
-        _ => false,
     }
 }
 

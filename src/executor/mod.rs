@@ -314,7 +314,8 @@ impl Runner<'_> {
                     Ok(connection) => match connection.run_script(crate::facts::SCRIPT, None).await
                     {
                         Ok(output) if output.exit_code == 0 => {
-                            state.facts = Some(crate::facts::parse(&output.stdout));
+                            state.facts =
+                                Some(crate::facts::as_vars(&crate::facts::parse(&output.stdout)));
                             vec![ok_result(&state.name, "")]
                         }
                         Ok(output) => vec![failed_result(
