@@ -7,6 +7,7 @@ use super::task::Outcome;
 use super::Runner;
 use crate::modules::ModuleSpec;
 use crate::report::Status;
+use crate::template::Scope;
 
 impl Runner<'_> {
     pub(super) fn run_controller_module(
@@ -14,10 +15,10 @@ impl Runner<'_> {
         state: &mut HostState,
         module: &ModuleSpec,
         args: &Map<String, Value>,
-        vars: &Value,
+        scope: &Scope<'_>,
     ) -> Outcome {
         match module.name {
-            "debug" => self.debug(args, vars),
+            "debug" => self.debug(args, scope),
             "set_fact" => {
                 let mut facts = args.clone();
                 facts.remove("cacheable");
@@ -26,7 +27,7 @@ impl Runner<'_> {
                 }
                 ok(String::new(), json!({"ansible_facts": facts}))
             }
-            "assert" => self.assert(args, vars),
+            "assert" => self.assert(args, scope),
             "fail" => {
                 let message = args
                     .get("msg")
@@ -38,7 +39,7 @@ impl Runner<'_> {
         }
     }
 
-    fn debug(&self, args: &Map<String, Value>, vars: &Value) -> Outcome {
+    fn debug(&self, args: &Map<String, Value>, scope: &Scope<'_>) -> Outcome {
         let verbosity = args.get("verbosity").and_then(Value::as_u64).unwrap_or(0);
         if verbosity > u64::from(self.options.verbose) {
             return Outcome {
@@ -53,7 +54,7 @@ impl Runner<'_> {
             };
         }
         if let Some(Value::String(expr)) = args.get("var") {
-            return match self.templar.eval(expr, vars) {
+            return match scope.eval(expr) {
                 Ok(value) => ok(
                     format!("{expr}: {}", display(&value)),
                     json!({ expr.clone(): value }),
@@ -71,7 +72,7 @@ impl Runner<'_> {
         )
     }
 
-    fn assert(&self, args: &Map<String, Value>, vars: &Value) -> Outcome {
+    fn assert(&self, args: &Map<String, Value>, scope: &Scope<'_>) -> Outcome {
         let conditions: Vec<String> = match args.get("that") {
             Some(Value::Array(items)) => items.iter().map(display).collect(),
             Some(Value::Bool(b)) => vec![b.to_string()],
@@ -79,7 +80,7 @@ impl Runner<'_> {
             None => Vec::new(),
         };
         for condition in &conditions {
-            match self.templar.eval_bool(condition, vars) {
+            match scope.eval_bool(condition) {
                 Ok(true) => {}
                 Ok(false) => {
                     let message = args

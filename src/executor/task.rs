@@ -6,12 +6,13 @@ use serde_json::{json, Map, Value};
 
 use super::host::HostState;
 use super::{PlayContext, Runner};
+use crate::diagnostic::{Diagnostic, SourceFile, Span};
 use crate::modules::{
     BuildContext, ExecOutput, HostView, ModuleError, ModuleKind, ModuleSpec, Plan,
 };
 use crate::playbook::{Condition, LoopConversion, Task, TaskKind};
 use crate::report::{HostResult, Status};
-use crate::template::TemplateError;
+use crate::template::{Scope, TemplateError, TemplateVars};
 use crate::transport::Become;
 
 /// Where the loader puts module arguments given as one template (`args: "{{ x }}"`).
@@ -266,9 +267,11 @@ impl Runner<'_> {
         task: &Task,
         vars: Map<String, Value>,
     ) -> Outcome {
-        let vars_value = Value::Object(vars.clone());
+        let scope = self
+            .templar
+            .scope(TemplateVars::new(Value::Object(vars.clone())));
         for condition in &task.when {
-            match self.templar.eval_bool(&condition.expr, &vars_value) {
+            match scope.eval_bool(&condition.expr) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Outcome::skipped(format!(
@@ -287,7 +290,7 @@ impl Runner<'_> {
         };
         let mut outcome = Outcome::failed("task did not run");
         for attempt in 1..=attempts {
-            outcome = self.execute(context, state, task, &vars).await;
+            outcome = self.execute(context, state, task, &vars, &scope).await;
             self.apply_result_conditions(task, &vars, &mut outcome);
             let Some(until) = &task.until else { break };
             if outcome.status == Status::Unreachable {
@@ -400,6 +403,7 @@ impl Runner<'_> {
         state: &mut HostState,
         task: &Task,
         vars: &Map<String, Value>,
+        scope: &Scope<'_>,
     ) -> Outcome {
         let TaskKind::Action {
             module,
@@ -415,10 +419,9 @@ impl Runner<'_> {
                 task.span
             ));
         }
-        let vars_value = Value::Object(vars.clone());
         let mut rendered = Map::new();
         if let Some(template) = args.get(VARIABLE_PARAMS) {
-            match self.templar.render_value(template, &vars_value) {
+            match scope.render_value(template) {
                 Ok(Value::Object(map)) => rendered.extend(map),
                 Ok(other) => {
                     return Outcome::failed(format!(
@@ -439,7 +442,7 @@ impl Runner<'_> {
             .iter()
             .filter(|(name, _)| name.as_str() != VARIABLE_PARAMS)
         {
-            match self.templar.render_value(value, &vars_value) {
+            match scope.render_value(value) {
                 Ok(Value::String(s)) if s == self.templar.omit_placeholder() => {}
                 Ok(value) => {
                     rendered.insert(name.clone(), value);
@@ -450,9 +453,9 @@ impl Runner<'_> {
                         .find(|(arg, _)| arg == name)
                         .map(|(_, span)| span.clone())
                         .unwrap_or_else(|| task.span.clone());
-                    return Outcome::failed(format!(
-                        "{span}: cannot render argument `{name}`: {}",
-                        error.message
+                    return Outcome::failed(located(
+                        &span,
+                        &format!("cannot render argument `{name}`: {}", error.message),
                     ));
                 }
             }
@@ -468,7 +471,7 @@ impl Runner<'_> {
         }
 
         if module.kind == ModuleKind::Controller {
-            return self.run_controller_module(state, module, &rendered, &vars_value);
+            return self.run_controller_module(state, module, &rendered, scope);
         }
 
         let check_mode = task.check_mode.unwrap_or(self.options.check);
@@ -492,7 +495,7 @@ impl Runner<'_> {
                 task,
                 module,
                 &rendered,
-                vars,
+                scope,
                 &connection,
                 r#become.as_ref(),
                 check_mode,
@@ -531,7 +534,7 @@ impl Runner<'_> {
         task: &Task,
         module: &ModuleSpec,
         args: &Map<String, Value>,
-        vars: &Map<String, Value>,
+        scope: &Scope<'_>,
         connection: &crate::transport::Connection,
         r#become: Option<&Become>,
         check_mode: bool,
@@ -542,7 +545,6 @@ impl Runner<'_> {
             "files"
         };
         let search_paths = task.search_paths(kind, &context.playbook_dir);
-        let vars_value = Value::Object(vars.clone());
         let render_template = |path: &Path| -> Result<String, ModuleError> {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 ModuleError::InvalidArgument(format!(
@@ -550,9 +552,9 @@ impl Runner<'_> {
                     path.display()
                 ))
             })?;
-            self.templar
-                .render_file(&path.display().to_string(), &text, &vars_value)
-                .map_err(|e| ModuleError::InvalidArgument(template_file_error(path, &e)))
+            scope
+                .render_str(&text)
+                .map_err(|e| ModuleError::InvalidArgument(template_file_error(path, &text, &e)))
         };
         let facts = state
             .facts
@@ -567,7 +569,15 @@ impl Runner<'_> {
         };
         let action = match (module.build)(args, &build_context) {
             Ok(action) => action,
-            Err(error) => return Ok(Err(Outcome::failed(format!("{}: {error}", task.span)))),
+            Err(error) => {
+                let error = error.to_string();
+                let message = if error.contains('\n') {
+                    format!("{error}\n  = in the task at {}", task.span)
+                } else {
+                    format!("{}: {error}", task.span)
+                };
+                return Ok(Err(Outcome::failed(message)));
+            }
         };
 
         let probe_output = match action.probe() {
@@ -703,17 +713,35 @@ impl Runner<'_> {
 }
 
 fn condition_error(condition: &Condition, keyword: &str, error: &TemplateError) -> String {
-    format!(
-        "{}: cannot evaluate {keyword} `{}`: {}",
-        condition.span, condition.expr, error.message
+    located(
+        &condition.span,
+        &format!(
+            "cannot evaluate {keyword} `{}`: {}",
+            condition.expr, error.message
+        ),
     )
 }
 
-fn template_file_error(path: &Path, error: &TemplateError) -> String {
+/// Formats an error in a template file with its location, the line and a caret.
+fn template_file_error(path: &Path, text: &str, error: &TemplateError) -> String {
+    let file = SourceFile::new(path, text);
     match error.line {
-        Some(line) => format!("{}:{line}: {}", path.display(), error.message),
+        Some(line) => located(
+            &Span::new(file, line, error.column.unwrap_or(1)),
+            &error.message,
+        ),
         None => format!("{}: {}", path.display(), error.message),
     }
+}
+
+/// Formats a run-time error like a load-time one: the message, `file:line:col`, the line and a caret.
+fn located(span: &Span, message: &str) -> String {
+    let rendered = Diagnostic::at(span, message).render();
+    rendered
+        .strip_prefix("error: ")
+        .unwrap_or(&rendered)
+        .trim_end()
+        .to_string()
 }
 
 fn join_conditions(conditions: &[Condition]) -> String {
