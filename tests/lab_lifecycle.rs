@@ -6,6 +6,7 @@ mod lab_support;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::thread;
@@ -331,4 +332,47 @@ fn two_labs_get_separate_subnets() {
         assert_ok(&output, &format!("ssh to h1 of `{}`", lab.name));
         assert_eq!(stdout(&output), "h1");
     }
+}
+
+#[test]
+#[ignore = "needs root and systemd-nspawn; run with --include-ignored"]
+fn apply_through_relay_pays_round_trips() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let lab = Lab::up("lt-apply", 1);
+    let output = lab_command(&lab.name, &["latency", "h1", "100"]);
+    assert_ok(&output, "lab latency");
+
+    let work = tempfile::tempdir().expect("temp dir");
+    let playbook = work.path().join("site.yaml");
+    std::fs::write(
+        &playbook,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: { dest: /etc/vf-latency, content: \"x\\n\" }\n    - command: cat /etc/vf-latency\n      changed_when: false\n",
+    )
+    .expect("write playbook");
+    let apply = |inventory: &Path| {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_vpsforge"))
+            .arg("apply")
+            .arg("-i")
+            .arg(inventory)
+            .arg("--known-hosts")
+            .arg(&lab.known_hosts)
+            .arg(&playbook)
+            .output()
+            .expect("run vpsforge apply");
+        assert_ok(&output, "vpsforge apply");
+        started.elapsed()
+    };
+
+    let direct = apply(&lab.inventory);
+    let relayed = apply(&lab.dir.join("inventory-latency.yaml"));
+
+    // Connecting alone takes several round trips, and each one now costs 200 ms more,
+    // so the relayed run is at least two round trips slower whatever the machine's speed.
+    assert!(
+        relayed >= direct + Duration::from_millis(400),
+        "direct run took {direct:?}, relayed run {relayed:?}"
+    );
 }
