@@ -371,11 +371,98 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// Connects as an unprivileged user and escalates with sudo and a password, which must
+/// never show in the output.
+fn become_with_sudo_password(fixture: &Fixture) -> Result<(), Failed> {
+    let password = "Vf-sudo-Pass-8731";
+    let setup = format!(
+        "id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; echo 'deploy:{password}' | chpasswd; \
+         mkdir -p ~deploy/.ssh; cp /root/.ssh/authorized_keys ~deploy/.ssh/; chown -R deploy: ~deploy/.ssh; \
+         echo 'deploy ALL=(ALL) ALL' > /etc/sudoers.d/deploy; chmod 0440 /etc/sudoers.d/deploy; echo ready"
+    );
+    if !fixture.ssh("h1", &setup).contains("ready") {
+        return Err("could not create the `deploy` user on h1".into());
+    }
+    let inventory = fixture.work.path().join("become-inventory.yaml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "all:\n  hosts:\n    h1:\n      ansible_host: {}\n      ansible_user: deploy\n      \
+             ansible_ssh_private_key_file: {}\n      ansible_become_password: {password}\n",
+            fixture.lab.address("h1"),
+            fixture.lab.key().display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let playbook = fixture.playbook(
+        "become",
+        "- hosts: h1\n  gather_facts: false\n  become: true\n  tasks:\n    - copy: { dest: /root/vf-become, content: \"root only\\n\", mode: \"0600\" }\n    - command: id -un\n      register: who\n      changed_when: false\n    - assert: { that: [\"who.stdout == 'root'\"] }\n",
+    );
+    for (round, expect_changed) in [(1, 1), (2, 0)] {
+        let output = Command::new(env!("CARGO_BIN_EXE_vpsforge"))
+            .args(["apply", "--format", "json", "--diff", "-i"])
+            .arg(&inventory)
+            .arg("--known-hosts")
+            .arg(&fixture.lab.known_hosts)
+            .arg(&playbook)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(
+                format!("round {round}: apply with become failed:\n{stdout}\n{stderr}").into(),
+            );
+        }
+        if stdout.contains(password) || stderr.contains(password) {
+            return Err(format!(
+                "round {round}: the sudo password appeared in the output:\n{stdout}\n{stderr}"
+            )
+            .into());
+        }
+        let recap: Vec<Value> = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let changed = recap
+            .iter()
+            .find(|e| e["event"] == "recap")
+            .and_then(|e| e["hosts"]["h1"]["changed"].as_u64());
+        if changed != Some(expect_changed) {
+            return Err(
+                format!("round {round}: expected changed={expect_changed}:\n{stdout}").into(),
+            );
+        }
+    }
+    let owner = fixture.ssh("h1", "stat -c '%U %a' /root/vf-become");
+    if owner.trim() != "root 600" {
+        return Err(format!("/root/vf-become has owner and mode {owner:?}").into());
+    }
+    Ok(())
+}
+
 fn main() {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // All scenarios share the same host, so they run one after another to keep apt
+    // and systemd from seeing two scenarios at once.
+    args.test_threads.get_or_insert(1);
     let mut trials: Vec<Trial> = Vec::new();
     let fixture: Arc<std::sync::OnceLock<Result<Fixture, String>>> =
         Arc::new(std::sync::OnceLock::new());
+
+    let become_fixture = fixture.clone();
+    // First, because the ufw scenario rate-limits new SSH connections to h1.
+    trials.push(
+        Trial::test("become_with_sudo_password", move || {
+            let fixture = become_fixture
+                .get()
+                .ok_or("the lab was not started")?
+                .as_ref()
+                .map_err(|e| e.clone())?;
+            become_with_sudo_password(fixture)
+        })
+        .with_ignored_flag(true),
+    );
 
     for scenario in SCENARIOS {
         let fixture = fixture.clone();
