@@ -40,6 +40,8 @@ pub(super) struct HostState {
     pub setup_error: Option<String>,
     pub connection: Option<Arc<Connection>>,
     pub connect_error: Option<String>,
+    /// Probe results read ahead of their tasks; emptied whenever the host changes.
+    pub probe_cache: super::probe::ProbeCache,
 }
 
 impl HostState {
@@ -63,6 +65,7 @@ impl HostState {
             setup_error: None,
             connection: None,
             connect_error: None,
+            probe_cache: Default::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod controller;
 mod host;
+mod probe;
 mod task;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -352,7 +353,8 @@ impl Runner<'_> {
         Box::pin(async move {
             let mut active = members.clone();
             let mut failed = BTreeSet::new();
-            for task in tasks {
+            for (position, task) in tasks.iter().enumerate() {
+                let upcoming = &tasks[position + 1..];
                 active.retain(|i| states[*i].active());
                 if active.is_empty() {
                     break;
@@ -407,7 +409,7 @@ impl Runner<'_> {
                         };
                         let results = self
                             .on_hosts(states, &targets, |state| async move {
-                                self.run_task(context, state, task).await
+                                self.run_task(context, state, task, upcoming).await
                             })
                             .await;
                         for index in self.report_results(states, results) {
@@ -480,7 +482,7 @@ impl Runner<'_> {
             });
             let results = self
                 .on_hosts(states, &notified, |state| async move {
-                    self.run_task(context, state, handler).await
+                    self.run_task(context, state, handler, &[]).await
                 })
                 .await;
             let failed = self.report_results(states, results);

@@ -83,16 +83,19 @@ pub(super) fn overall_status(results: &[HostResult]) -> Option<Status> {
 
 impl Runner<'_> {
     /// Runs one task on one host, loop items included, and records `register` and `notify`.
+    /// Runs one task on one host. `upcoming` are the tasks that follow it in the same list,
+    /// whose probes may be read in the same round trip as this task's.
     pub(super) async fn run_task(
         &self,
         context: &PlayContext<'_>,
         state: &mut HostState,
         task: &Task,
+        upcoming: &[Task],
     ) -> Vec<HostResult> {
         use tracing::Instrument as _;
 
         let span = tracing::info_span!("task", host = %state.name, task = %task.display_name());
-        self.run_task_in_span(context, state, task)
+        self.run_task_in_span(context, state, task, upcoming)
             .instrument(span)
             .await
     }
@@ -102,6 +105,7 @@ impl Runner<'_> {
         context: &PlayContext<'_>,
         state: &mut HostState,
         task: &Task,
+        upcoming: &[Task],
     ) -> Vec<HostResult> {
         let host = state.name.clone();
         let to_result = |outcome: &Outcome, item: Option<String>| HostResult {
@@ -147,7 +151,9 @@ impl Runner<'_> {
         let registered;
         match items {
             None => {
-                let outcome = self.run_iteration(context, state, task, vars).await;
+                let outcome = self
+                    .run_iteration(context, state, task, vars, upcoming)
+                    .await;
                 results.push(to_result(&outcome, None));
                 registered = outcome.result.clone();
                 self.after_outcome(state, task, &outcome);
@@ -157,17 +163,11 @@ impl Runner<'_> {
                 let mut any_changed = false;
                 let mut any_failed = false;
                 for (index, item) in items.into_iter().enumerate() {
-                    let mut item_vars = vars.clone();
-                    item_vars.insert(task.loop_var.clone(), item.clone());
-                    item_vars.insert(
-                        "ansible_loop".into(),
-                        json!({"index": index + 1, "index0": index}),
-                    );
-                    if let Some(name) = &task.index_var {
-                        item_vars.insert(name.clone(), json!(index));
-                    }
+                    let item_vars = item_vars(task, &vars, index, &item);
                     let label = self.item_label(task, &item, &item_vars);
-                    let outcome = self.run_iteration(context, state, task, item_vars).await;
+                    let outcome = self
+                        .run_iteration(context, state, task, item_vars, upcoming)
+                        .await;
                     any_changed |= outcome.status == Status::Changed;
                     any_failed |= outcome.status == Status::Failed && !task.ignore_errors;
                     let mut result = outcome.result.clone();
@@ -209,7 +209,7 @@ impl Runner<'_> {
         }
     }
 
-    fn loop_items(
+    pub(super) fn loop_items(
         &self,
         spec: &Value,
         conversion: Option<LoopConversion>,
@@ -266,6 +266,7 @@ impl Runner<'_> {
         state: &mut HostState,
         task: &Task,
         vars: Map<String, Value>,
+        upcoming: &[Task],
     ) -> Outcome {
         let scope = self
             .templar
@@ -290,7 +291,9 @@ impl Runner<'_> {
         };
         let mut outcome = Outcome::failed("task did not run");
         for attempt in 1..=attempts {
-            outcome = self.execute(context, state, task, &vars, &scope).await;
+            outcome = self
+                .execute(context, state, task, &vars, &scope, upcoming)
+                .await;
             self.apply_result_conditions(task, &vars, &mut outcome);
             let Some(until) = &task.until else { break };
             if outcome.status == Status::Unreachable {
@@ -404,6 +407,7 @@ impl Runner<'_> {
         task: &Task,
         vars: &Map<String, Value>,
         scope: &Scope<'_>,
+        upcoming: &[Task],
     ) -> Outcome {
         let TaskKind::Action {
             module,
@@ -419,47 +423,10 @@ impl Runner<'_> {
                 task.span
             ));
         }
-        let mut rendered = Map::new();
-        if let Some(template) = args.get(VARIABLE_PARAMS) {
-            match scope.render_value(template) {
-                Ok(Value::Object(map)) => rendered.extend(map),
-                Ok(other) => {
-                    return Outcome::failed(format!(
-                        "{}: the module arguments must render to a mapping, not {}",
-                        task.span,
-                        crate::modules::args::json_kind(&other)
-                    ))
-                }
-                Err(error) => {
-                    return Outcome::failed(format!(
-                        "{}: cannot render the module arguments: {}",
-                        task.span, error.message
-                    ))
-                }
-            }
-        }
-        for (name, value) in args
-            .iter()
-            .filter(|(name, _)| name.as_str() != VARIABLE_PARAMS)
-        {
-            match scope.render_value(value) {
-                Ok(Value::String(s)) if s == self.templar.omit_placeholder() => {}
-                Ok(value) => {
-                    rendered.insert(name.clone(), value);
-                }
-                Err(error) => {
-                    let span = arg_spans
-                        .iter()
-                        .find(|(arg, _)| arg == name)
-                        .map(|(_, span)| span.clone())
-                        .unwrap_or_else(|| task.span.clone());
-                    return Outcome::failed(located(
-                        &span,
-                        &format!("cannot render argument `{name}`: {}", error.message),
-                    ));
-                }
-            }
-        }
+        let rendered = match self.render_args(task, args, arg_spans, scope) {
+            Ok(rendered) => rendered,
+            Err(outcome) => return outcome,
+        };
         if task.no_log {
             hide_strings(&self.redactor, &Value::Object(rendered.clone()));
         } else {
@@ -499,6 +466,7 @@ impl Runner<'_> {
                 &connection,
                 r#become.as_ref(),
                 check_mode,
+                upcoming,
             )
             .await
         {
@@ -538,7 +506,97 @@ impl Runner<'_> {
         connection: &crate::transport::Connection,
         r#become: Option<&Become>,
         check_mode: bool,
+        upcoming: &[Task],
     ) -> Result<Result<(Box<dyn crate::modules::Action>, Plan), Outcome>, String> {
+        let facts = host_facts(state);
+        let action = match self.build_action(context, task, module, args, scope, &facts) {
+            Ok(action) => action,
+            Err(message) => return Ok(Err(Outcome::failed(message))),
+        };
+
+        let probe_output = match action.probe() {
+            None => ExecOutput::default(),
+            Some(script) => match self
+                .probe(context, state, connection, task, script, r#become, upcoming)
+                .await
+            {
+                Ok(output) => output,
+                Err(error) => return Err(error.to_string()),
+            },
+        };
+        let view = HostView {
+            check_mode,
+            facts: &facts,
+            predicted: &state.predictions,
+        };
+        match action.plan(&probe_output, &view) {
+            Ok(plan) => Ok(Ok((action, plan))),
+            Err(error) => Ok(Err(Outcome::failed(error.to_string()))),
+        }
+    }
+
+    /// Renders a task's module arguments, dropping those that render to `omit`.
+    pub(super) fn render_args(
+        &self,
+        task: &Task,
+        args: &Map<String, Value>,
+        arg_spans: &[(String, Span)],
+        scope: &Scope<'_>,
+    ) -> Result<Map<String, Value>, Outcome> {
+        let mut rendered = Map::new();
+        if let Some(template) = args.get(VARIABLE_PARAMS) {
+            match scope.render_value(template) {
+                Ok(Value::Object(map)) => rendered.extend(map),
+                Ok(other) => {
+                    return Err(Outcome::failed(format!(
+                        "{}: the module arguments must render to a mapping, not {}",
+                        task.span,
+                        crate::modules::args::json_kind(&other)
+                    )))
+                }
+                Err(error) => {
+                    return Err(Outcome::failed(format!(
+                        "{}: cannot render the module arguments: {}",
+                        task.span, error.message
+                    )))
+                }
+            }
+        }
+        for (name, value) in args
+            .iter()
+            .filter(|(name, _)| name.as_str() != VARIABLE_PARAMS)
+        {
+            match scope.render_value(value) {
+                Ok(Value::String(s)) if s == self.templar.omit_placeholder() => {}
+                Ok(value) => {
+                    rendered.insert(name.clone(), value);
+                }
+                Err(error) => {
+                    let span = arg_spans
+                        .iter()
+                        .find(|(arg, _)| arg == name)
+                        .map(|(_, span)| span.clone())
+                        .unwrap_or_else(|| task.span.clone());
+                    return Err(Outcome::failed(located(
+                        &span,
+                        &format!("cannot render argument `{name}`: {}", error.message),
+                    )));
+                }
+            }
+        }
+        Ok(rendered)
+    }
+
+    /// Builds a module's action from rendered arguments, with file lookups for `src`.
+    pub(super) fn build_action(
+        &self,
+        context: &PlayContext<'_>,
+        task: &Task,
+        module: &ModuleSpec,
+        args: &Map<String, Value>,
+        scope: &Scope<'_>,
+        facts: &Value,
+    ) -> Result<Box<dyn crate::modules::Action>, String> {
         let kind = if module.name == "template" {
             "templates"
         } else {
@@ -556,46 +614,19 @@ impl Runner<'_> {
                 .render_str(&text)
                 .map_err(|e| ModuleError::InvalidArgument(template_file_error(path, &text, &e)))
         };
-        let facts = state
-            .facts
-            .as_ref()
-            .and_then(|f| f.get("ansible_facts"))
-            .cloned()
-            .unwrap_or(Value::Null);
         let build_context = BuildContext {
             search_paths: &search_paths,
             render_template: &render_template,
-            facts: &facts,
+            facts,
         };
-        let action = match (module.build)(args, &build_context) {
-            Ok(action) => action,
-            Err(error) => {
-                let error = error.to_string();
-                let message = if error.contains('\n') {
-                    format!("{error}\n  = in the task at {}", task.span)
-                } else {
-                    format!("{}: {error}", task.span)
-                };
-                return Ok(Err(Outcome::failed(message)));
+        (module.build)(args, &build_context).map_err(|error| {
+            let error = error.to_string();
+            if error.contains('\n') {
+                format!("{error}\n  = in the task at {}", task.span)
+            } else {
+                format!("{}: {error}", task.span)
             }
-        };
-
-        let probe_output = match action.probe() {
-            None => ExecOutput::default(),
-            Some(script) => match connection.run_script(&script, r#become).await {
-                Ok(output) => output,
-                Err(error) => return Err(error.to_string()),
-            },
-        };
-        let view = HostView {
-            check_mode,
-            facts: &facts,
-            predicted: &state.predictions,
-        };
-        match action.plan(&probe_output, &view) {
-            Ok(plan) => Ok(Ok((action, plan))),
-            Err(error) => Ok(Err(Outcome::failed(error.to_string()))),
-        }
+        })
     }
 
     async fn finish_module(
@@ -657,6 +688,8 @@ impl Runner<'_> {
                 check_mode,
             };
         };
+        // The host is about to change, so probes read ahead of their tasks may be stale.
+        state.probe_cache.clear();
         let output = match connection.run_script(script, r#become).await {
             Ok(output) => output,
             Err(error) => {
@@ -710,6 +743,35 @@ impl Runner<'_> {
             }
         }
     }
+}
+
+/// Returns the variables of one loop iteration.
+pub(super) fn item_vars(
+    task: &Task,
+    vars: &Map<String, Value>,
+    index: usize,
+    item: &Value,
+) -> Map<String, Value> {
+    let mut item_vars = vars.clone();
+    item_vars.insert(task.loop_var.clone(), item.clone());
+    item_vars.insert(
+        "ansible_loop".into(),
+        json!({"index": index + 1, "index0": index}),
+    );
+    if let Some(name) = &task.index_var {
+        item_vars.insert(name.clone(), json!(index));
+    }
+    item_vars
+}
+
+/// Returns the host's facts as the `facts` modules see them (without the `ansible_` prefix).
+pub(super) fn host_facts(state: &HostState) -> Value {
+    state
+        .facts
+        .as_ref()
+        .and_then(|f| f.get("ansible_facts"))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 fn condition_error(condition: &Condition, keyword: &str, error: &TemplateError) -> String {

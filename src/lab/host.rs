@@ -250,11 +250,55 @@ pub fn stop(lab_dir: &Path, host: &HostState) -> anyhow::Result<()> {
             );
         }
     }
+    kill_container_orphans(&host_paths.upper);
     if is_mounted(&host_paths.merged) {
         run("umount", &[&host_paths.merged.to_string_lossy()])
             .with_context(|| format!("failed to unmount the root of host `{}`", host.name))?;
     }
     Ok(())
+}
+
+/// Kills every process whose root file system is this host's overlay. A container
+/// whose systemd-nspawn was killed with SIGKILL (when the session that started the
+/// lab ended, say) keeps running without it and holds the mount and the address.
+/// Such processes are found by the `upperdir` of the overlay mounted at their `/`,
+/// since `/proc/PID/root` shows `/` for processes in another mount namespace.
+fn kill_container_orphans(upper: &Path) {
+    let marker = format!("upperdir={},", upper.display());
+    let marker_at_end = format!("upperdir={}", upper.display());
+    let rooted_in_overlay = |pid: i32| -> bool {
+        let Ok(mountinfo) = fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+            return false;
+        };
+        mountinfo.lines().any(|line| {
+            line.split(' ').nth(4) == Some("/")
+                && (line.contains(&marker) || line.ends_with(&marker_at_end))
+        })
+    };
+    let find = || -> Vec<i32> {
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| rooted_in_overlay(*pid))
+            .collect()
+    };
+    for _ in 0..50 {
+        let orphans = find();
+        if orphans.is_empty() {
+            return;
+        }
+        for pid in &orphans {
+            // SAFETY: kill(2) has no memory-safety preconditions; the PIDs are those of
+            // processes whose root is this lab host's overlay.
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    tracing::warn!(upper = %upper.display(), "processes of a stopped lab host did not exit");
 }
 
 pub fn read_pid(path: &Path) -> Option<u32> {

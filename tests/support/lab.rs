@@ -54,6 +54,9 @@ fn assert_success(output: &Output, what: &str) {
 impl Lab {
     /// Boots hosts `h1`…`hCOUNT` in lab `name` and reads their addresses from `state.json`.
     pub fn up(name: &str, count: usize) -> Lab {
+        // A lab left over by a run that was killed keeps its hosts' changes; the tests
+        // need fresh hosts, so any such lab comes down first.
+        let _ = lab_command(name, &["down"]);
         let mut lab = Lab {
             name: name.to_owned(),
             dir: lab_dir(name),
