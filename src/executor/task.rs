@@ -425,7 +425,7 @@ impl Runner<'_> {
         }
         let rendered = match self.render_args(task, args, arg_spans, scope) {
             Ok(rendered) => rendered,
-            Err(outcome) => return outcome,
+            Err(message) => return Outcome::failed(message),
         };
         if task.no_log {
             hide_strings(&self.redactor, &Value::Object(rendered.clone()));
@@ -542,23 +542,23 @@ impl Runner<'_> {
         args: &Map<String, Value>,
         arg_spans: &[(String, Span)],
         scope: &Scope<'_>,
-    ) -> Result<Map<String, Value>, Outcome> {
+    ) -> Result<Map<String, Value>, String> {
         let mut rendered = Map::new();
         if let Some(template) = args.get(VARIABLE_PARAMS) {
             match scope.render_value(template) {
                 Ok(Value::Object(map)) => rendered.extend(map),
                 Ok(other) => {
-                    return Err(Outcome::failed(format!(
+                    return Err(format!(
                         "{}: the module arguments must render to a mapping, not {}",
                         task.span,
                         crate::modules::args::json_kind(&other)
-                    )))
+                    ))
                 }
                 Err(error) => {
-                    return Err(Outcome::failed(format!(
+                    return Err(format!(
                         "{}: cannot render the module arguments: {}",
                         task.span, error.message
-                    )))
+                    ))
                 }
             }
         }
@@ -577,10 +577,10 @@ impl Runner<'_> {
                         .find(|(arg, _)| arg == name)
                         .map(|(_, span)| span.clone())
                         .unwrap_or_else(|| task.span.clone());
-                    return Err(Outcome::failed(located(
+                    return Err(located(
                         &span,
                         &format!("cannot render argument `{name}`: {}", error.message),
-                    )));
+                    ));
                 }
             }
         }
