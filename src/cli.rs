@@ -58,8 +58,8 @@ pub struct ApplyArgs {
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
     /// Number of hosts worked on in parallel
-    #[arg(short = 'f', long, default_value_t = 20, value_name = "N")]
-    pub forks: usize,
+    #[arg(short = 'f', long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
     /// Remote user, unless the inventory sets `ansible_user`
     #[arg(short = 'u', long, value_name = "USER")]
     pub user: Option<String>,
@@ -84,7 +84,7 @@ pub struct ApplyArgs {
     /// Exit with 2 when the run succeeded and something changed (or would change)
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// More output: -v shows results, -vv also commands, -vvv also transport logs
+    /// More output: -v and -vv show `debug` tasks that set `verbosity`; -vvv adds debug logs on standard error
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
 }

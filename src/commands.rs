@@ -122,6 +122,23 @@ pub fn apply(args: &ApplyArgs) -> i32 {
         }
     };
 
+    if let Some(limit) = &args.limit {
+        match loaded.inventory.select(limit) {
+            Ok(hosts) if !hosts.is_empty() => {}
+            Ok(_) => {
+                eprintln!("error: the limit `{limit}` matches no host in the inventory");
+                return EXIT_ERROR;
+            }
+            Err(error) => {
+                eprintln!(
+                    "error: the limit `{limit}` matches no host in the inventory: {}",
+                    error.message
+                );
+                return EXIT_ERROR;
+            }
+        }
+    }
+
     let become_password = if args.ask_become_pass {
         if !std::io::stdin().is_terminal() {
             eprintln!("error: -K needs a terminal to ask for the sudo password\n  = help: set `ansible_become_password` in a vars file instead");
@@ -145,7 +162,7 @@ pub fn apply(args: &ApplyArgs) -> i32 {
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
         extra_vars: loaded.extra_vars,
-        forks: args.forks.max(1),
+        forks: usize::from(args.forks),
         remote_user: args.user.clone(),
         r#become: args.r#become,
         become_password,
@@ -162,7 +179,7 @@ pub fn apply(args: &ApplyArgs) -> i32 {
 
     let redactor = Arc::new(Redactor::default());
     let reporter: Arc<dyn Reporter> = match args.format {
-        Format::Text => Arc::new(TextReporter::new(redactor.clone(), args.diff, args.verbose)),
+        Format::Text => Arc::new(TextReporter::new(redactor.clone(), args.diff)),
         Format::Json => Arc::new(JsonReporter::new(
             redactor.clone(),
             args.diff,
@@ -270,7 +287,9 @@ pub fn inventory(args: &InventoryArgs) -> i32 {
     };
     match serde_json::to_string_pretty(&output) {
         Ok(text) => {
-            println!("{text}");
+            use std::io::Write as _;
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{text}");
             EXIT_OK
         }
         Err(error) => {

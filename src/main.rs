@@ -3,7 +3,14 @@ use clap::Parser;
 use vpsforge::cli::{Cli, Command};
 
 fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit with 1, because 2 means "changed" under --detailed-exitcode.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            std::process::exit(if error.use_stderr() { 1 } else { 0 });
+        }
+    };
     init_logging(&cli);
     let code = match &cli.command {
         Command::Apply(args) => vpsforge::commands::apply(args),
@@ -36,6 +43,7 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

@@ -322,3 +322,182 @@ fn tags_select_tasks() {
     assert!(project.root("one").join("always").exists());
     let _ = project.path();
 }
+
+#[test]
+fn environment_reaches_commands() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  environment:
+    PLAY_LEVEL: from-play
+  tasks:
+    - shell: echo "$PLAY_LEVEL $TASK_LEVEL" > "{{ root }}/env"
+      environment:
+        TASK_LEVEL: "it's {{ 'quoted' }}"
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("env")).unwrap(),
+        "from-play it's quoted\n"
+    );
+}
+
+#[test]
+fn any_errors_fatal_stops_every_host() {
+    let project = Project::new(&["first", "second"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  any_errors_fatal: true
+  tasks:
+    - command: /bin/false
+      when: inventory_hostname == 'first'
+    - copy: { dest: "{{ root }}/after", content: "x" }
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 1);
+    assert!(
+        !project.root("second").join("after").exists(),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn end_play_ends_only_current_play() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - meta: end_play
+    - copy: { dest: "{{ root }}/first", content: "x" }
+- hosts: local
+  gather_facts: false
+  tasks:
+    - copy: { dest: "{{ root }}/second", content: "x" }
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!project.root("one").join("first").exists());
+    assert!(project.root("one").join("second").exists());
+}
+
+#[test]
+fn rescue_sees_failed_task_and_run_once_shares_register() {
+    let project = Project::new(&["first", "second"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - command: echo shared-token
+      register: token
+      run_once: true
+      changed_when: false
+    - copy: { dest: "{{ root }}/token", content: "{{ token.stdout }}\n" }
+    - block:
+        - name: break on purpose
+          command: /bin/false
+      rescue:
+        - copy: { dest: "{{ root }}/failed-task", content: "{{ ansible_failed_task.name }} rc={{ ansible_failed_result.rc }}\n" }
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for host in ["first", "second"] {
+        assert_eq!(
+            std::fs::read_to_string(project.root(host).join("token")).unwrap(),
+            "shared-token\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(project.root(host).join("failed-task")).unwrap(),
+            "break on purpose rc=1\n"
+        );
+    }
+}
+
+#[test]
+fn string_false_condition_skips() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - copy: { dest: "{{ root }}/flagged", content: "{{ greeting }}\n" }
+      when: flag
+"#;
+
+    let run = project.apply(playbook, &["-e", "flag=false greeting=hi"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!project.root("one").join("flagged").exists());
+
+    let run = project.apply(playbook, &["-e", "flag=yes greeting=hi"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("flagged")).unwrap(),
+        "hi\n"
+    );
+}
+
+#[test]
+fn role_defaults_visible_to_play_tasks() {
+    let project = Project::new(&["one"]);
+    std::fs::create_dir_all(project.path().join("roles/web/defaults")).unwrap();
+    std::fs::create_dir_all(project.path().join("roles/web/tasks")).unwrap();
+    std::fs::write(
+        project.path().join("roles/web/defaults/main.yml"),
+        "web_port: 8080\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path().join("roles/web/tasks/main.yml"),
+        "- debug: { msg: \"{{ web_port }}\" }\n",
+    )
+    .unwrap();
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  roles: [web]
+  post_tasks:
+    - copy: { dest: "{{ root }}/port", content: "{{ web_port }}\n" }
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("port")).unwrap(),
+        "8080\n"
+    );
+}
+
+#[test]
+fn limit_matching_nothing_is_an_error() {
+    let project = Project::new(&["one"]);
+    let run = project.apply("- hosts: local\n  tasks: []\n", &["--limit", "nosuch"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("the limit `nosuch` matches no host"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_error_exits_with_one() {
+    let project = Project::new(&["one"]);
+    let run = project.apply("- hosts: local\n  tasks: []\n", &["--chek"]);
+    assert_eq!(
+        run.code, 1,
+        "2 would read as `changed` under --detailed-exitcode"
+    );
+}

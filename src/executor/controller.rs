@@ -80,7 +80,7 @@ impl Runner<'_> {
             None => Vec::new(),
         };
         for condition in &conditions {
-            match scope.eval_bool(condition) {
+            match scope.eval_condition(condition) {
                 Ok(true) => {}
                 Ok(false) => {
                     let message = args

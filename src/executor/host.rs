@@ -111,11 +111,13 @@ impl Runner<'_> {
             role_vars.insert("role_path".into(), json!(role.path.display().to_string()));
         }
         let mut stack = VarStack::default();
+        stack.push(&context.role_defaults);
         stack.push(task.role.as_ref().map_or(&empty, |r| &r.defaults));
         stack.push(&state.inventory_vars);
         stack.push(state.facts.as_ref().unwrap_or(&empty));
         stack.push(&state.play_vars);
         stack.push(&state.vars_files);
+        stack.push(&context.role_vars);
         stack.push(task.role.as_ref().map_or(&empty, |r| &r.vars));
         stack.push(&task.vars);
         stack.push(&state.registered);
@@ -132,10 +134,19 @@ impl Runner<'_> {
         vars.insert("ansible_check_mode".into(), json!(self.options.check));
         vars.insert("ansible_diff_mode".into(), json!(self.options.diff));
         vars.insert("ansible_play_hosts".into(), json!(context.play_hosts));
-        vars.insert("ansible_play_batch".into(), json!(context.play_hosts));
+        vars.insert("play_hosts".into(), json!(context.play_hosts));
+        vars.insert("ansible_play_hosts_all".into(), json!(context.play_hosts));
+        let batch = context
+            .batch_hosts
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default();
+        vars.insert("ansible_play_batch".into(), json!(batch));
+        let playbook_dir = std::path::absolute(&context.playbook_dir)
+            .unwrap_or_else(|_| context.playbook_dir.clone());
         vars.insert(
             "playbook_dir".into(),
-            json!(context.playbook_dir.display().to_string()),
+            json!(playbook_dir.display().to_string()),
         );
         vars.insert(
             "ansible_version".into(),

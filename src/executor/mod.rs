@@ -112,6 +112,7 @@ pub async fn run(
         let playbook_dir = playbook
             .path
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| PathBuf::from("."));
         for play in &playbook.plays {
@@ -145,6 +146,20 @@ struct PlayContext<'a> {
     playbook_dir: PathBuf,
     /// Every host of the play, for `ansible_play_hosts`.
     play_hosts: Vec<String>,
+    /// The hosts of the current `serial` batch, for `ansible_play_batch`.
+    batch_hosts: std::sync::Mutex<Vec<String>>,
+    /// Set when `any_errors_fatal` or `max_fail_percentage` ends the play for every host.
+    aborted: std::sync::atomic::AtomicBool,
+    /// Defaults and vars of every role in the play, visible to all its tasks as with
+    /// Ansible's default `private_role_vars = false`.
+    role_defaults: Map<String, Value>,
+    role_vars: Map<String, Value>,
+}
+
+impl PlayContext<'_> {
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Runner<'_> {
@@ -188,15 +203,37 @@ impl Runner<'_> {
             return;
         }
 
+        let (role_defaults, role_vars) = play_role_vars(play);
         let context = PlayContext {
             play,
             playbook_dir: playbook_dir.to_path_buf(),
             play_hosts: hosts.clone(),
+            batch_hosts: std::sync::Mutex::new(Vec::new()),
+            aborted: std::sync::atomic::AtomicBool::new(false),
+            role_defaults,
+            role_vars,
         };
         for batch in batches(&hosts, &play.serial) {
+            if context.is_aborted() {
+                break;
+            }
+            *context
+                .batch_hosts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = batch.clone();
             let mut batch_states: Vec<HostState> =
                 batch.iter().filter_map(|h| states.remove(h)).collect();
+            for state in &mut batch_states {
+                // `meta: end_host` and `end_play` end the current play only.
+                state.ended = false;
+            }
             self.run_batch(&context, &mut batch_states).await;
+            // When every host of a rolling batch failed, Ansible stops the play.
+            if !play.serial.is_empty() && batch_states.iter().all(|s| s.failed || s.unreachable) {
+                context
+                    .aborted
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             for state in batch_states {
                 states.insert(state.name.clone(), state);
             }
@@ -355,6 +392,9 @@ impl Runner<'_> {
             let mut failed = BTreeSet::new();
             for (position, task) in tasks.iter().enumerate() {
                 let upcoming = &tasks[position + 1..];
+                if context.is_aborted() {
+                    break;
+                }
                 active.retain(|i| states[*i].active());
                 if active.is_empty() {
                     break;
@@ -400,8 +440,6 @@ impl Runner<'_> {
                             name: &task_title(task),
                             hosts: active.len(),
                         });
-                        // NOTE: `run_once` runs the task on the first host only and does not copy
-                        // its registered result to the other hosts, as Ansible does.
                         let targets: BTreeSet<usize> = if task.run_once {
                             active.iter().take(1).copied().collect()
                         } else {
@@ -412,7 +450,18 @@ impl Runner<'_> {
                                 self.run_task(context, state, task, upcoming).await
                             })
                             .await;
-                        for index in self.report_results(states, results) {
+                        if task.run_once {
+                            share_run_once_result(task, states, &targets, &active);
+                        }
+                        let newly_failed = self.report_results(states, results);
+                        if !newly_failed.is_empty()
+                            && self.fails_play(context, states, newly_failed.len())
+                        {
+                            context
+                                .aborted
+                                .store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        for index in newly_failed {
                             active.remove(&index);
                             failed.insert(index);
                         }
@@ -438,10 +487,12 @@ impl Runner<'_> {
                 for index in active {
                     let state = &mut states[*index];
                     let vars = Value::Object(self.task_vars(state, context, task));
-                    let applies = task
-                        .when
-                        .iter()
-                        .all(|c| self.templar.eval_bool(&c.expr, &vars).unwrap_or(false));
+                    let applies = task.when.iter().all(|c| {
+                        self.templar
+                            .scope(crate::template::TemplateVars::new(vars.clone()))
+                            .eval_condition(&c.expr)
+                            .unwrap_or(false)
+                    });
                     if applies {
                         state.ended = true;
                     }
@@ -572,6 +623,25 @@ impl Runner<'_> {
         failed
     }
 
+    /// Returns whether failures end the play for every host: `any_errors_fatal`, or more
+    /// failed hosts in the batch than `max_fail_percentage` allows.
+    fn fails_play(
+        &self,
+        context: &PlayContext<'_>,
+        states: &[HostState],
+        new_failures: usize,
+    ) -> bool {
+        if context.play.any_errors_fatal {
+            return true;
+        }
+        let Some(max_percent) = context.play.max_fail_percentage else {
+            return false;
+        };
+        let failed = states.iter().filter(|s| s.failed || s.unreachable).count() + new_failures;
+        let percent = failed as f64 * 100.0 / states.len().max(1) as f64;
+        percent > max_percent
+    }
+
     /// Applies `--tags` and `--skip-tags`, with Ansible's `always` and `never` tags.
     fn tags_allow(&self, tags: &[String]) -> bool {
         let has = |name: &str| tags.iter().any(|t| t == name);
@@ -616,6 +686,64 @@ impl Runner<'_> {
             }
         }
     }
+}
+
+/// Copies the registered result of a `run_once` task to the other hosts, as Ansible does.
+fn share_run_once_result(
+    task: &Task,
+    states: &mut [HostState],
+    ran: &BTreeSet<usize>,
+    active: &BTreeSet<usize>,
+) {
+    let (Some(name), Some(first)) = (&task.register, ran.iter().next()) else {
+        return;
+    };
+    let Some(result) = states[*first].registered.get(name).cloned() else {
+        return;
+    };
+    for index in active {
+        states[*index]
+            .registered
+            .insert(name.clone(), result.clone());
+    }
+}
+
+/// Merges the defaults and the vars of every role in a play, in the order they run.
+fn play_role_vars(play: &Play) -> (Map<String, Value>, Map<String, Value>) {
+    let mut defaults = Map::new();
+    let mut vars = Map::new();
+    let mut seen: Vec<*const crate::playbook::Role> = Vec::new();
+    fn visit(
+        tasks: &[Task],
+        seen: &mut Vec<*const crate::playbook::Role>,
+        defaults: &mut Map<String, Value>,
+        vars: &mut Map<String, Value>,
+    ) {
+        for task in tasks {
+            if let Some(role) = &task.role {
+                let pointer = std::sync::Arc::as_ptr(role);
+                if !seen.contains(&pointer) {
+                    seen.push(pointer);
+                    defaults.extend(role.defaults.clone());
+                    vars.extend(role.vars.clone());
+                }
+            }
+            if let TaskKind::Block {
+                block,
+                rescue,
+                always,
+            } = &task.kind
+            {
+                visit(block, seen, defaults, vars);
+                visit(rescue, seen, defaults, vars);
+                visit(always, seen, defaults, vars);
+            }
+        }
+    }
+    for section in &play.sections {
+        visit(&section.tasks, &mut seen, &mut defaults, &mut vars);
+    }
+    (defaults, vars)
 }
 
 /// Splits hosts into rolling batches for `serial`; the last size repeats.

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::host::HostState;
-use super::task::{host_facts, item_vars};
+use super::task::{environment_exports, host_facts, item_vars};
 use super::{PlayContext, Runner};
 use crate::modules::{ExecOutput, ModuleKind};
 use crate::playbook::{Task, TaskKind};
@@ -150,10 +150,9 @@ impl Runner<'_> {
                         let scope = self
                             .templar
                             .scope(TemplateVars::new(Value::Object(iteration)));
-                        let applies = task
-                            .when
-                            .iter()
-                            .all(|condition| scope.eval_bool(&condition.expr).unwrap_or(false));
+                        let applies = task.when.iter().all(|condition| {
+                            scope.eval_condition(&condition.expr).unwrap_or(false)
+                        });
                         if !applies {
                             continue;
                         }
@@ -165,7 +164,11 @@ impl Runner<'_> {
                         else {
                             continue;
                         };
-                        if let Some(probe) = action.probe() {
+                        let Ok(exports) = environment_exports(task, &scope) else {
+                            continue;
+                        };
+                        if let Some(probe) = action.probe().map(|probe| format!("{exports}{probe}"))
+                        {
                             if !scripts.contains(&probe) {
                                 scripts.push(probe);
                             }

@@ -136,6 +136,7 @@ impl Runner<'_> {
         }
 
         let vars = self.task_vars(state, context, task);
+        self.hide_secret_vars(&vars);
         let items = match &task.r#loop {
             None => None,
             Some(spec) => match self.loop_items(spec, task.loop_conversion, &vars) {
@@ -191,6 +192,20 @@ impl Runner<'_> {
                 }
                 registered = aggregate;
             }
+        }
+        let failed = results
+            .iter()
+            .any(|r| r.status == Status::Failed && !r.ignored);
+        if failed {
+            // What a `rescue` section reads to learn which task failed and why.
+            state.registered.insert(
+                "ansible_failed_task".into(),
+                json!({"name": task.display_name(), "action": module_name(task)}),
+            );
+            state.registered.insert(
+                "ansible_failed_result".into(),
+                Value::Object(registered.clone()),
+            );
         }
         if let Some(name) = &task.register {
             state
@@ -272,7 +287,7 @@ impl Runner<'_> {
             .templar
             .scope(TemplateVars::new(Value::Object(vars.clone())));
         for condition in &task.when {
-            match scope.eval_bool(&condition.expr) {
+            match scope.eval_condition(&condition.expr) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Outcome::skipped(format!(
@@ -303,10 +318,10 @@ impl Runner<'_> {
             if let Some(name) = &task.register {
                 until_vars.insert(name.clone(), Value::Object(outcome.result.clone()));
             }
-            match self
+            let until_scope = self
                 .templar
-                .eval_bool(&until.expr, &Value::Object(until_vars))
-            {
+                .scope(TemplateVars::new(Value::Object(until_vars)));
+            match until_scope.eval_condition(&until.expr) {
                 Ok(true) => break,
                 Ok(false) if attempt < attempts => {
                     tracing::info!(
@@ -389,8 +404,9 @@ impl Runner<'_> {
         vars: &Value,
         keyword: &str,
     ) -> Result<bool, String> {
+        let scope = self.templar.scope(TemplateVars::new(vars.clone()));
         for condition in conditions {
-            match self.templar.eval_bool(&condition.expr, vars) {
+            match scope.eval_condition(&condition.expr) {
                 Ok(true) => {}
                 Ok(false) => return Ok(false),
                 Err(error) => return Err(condition_error(condition, keyword, &error)),
@@ -455,6 +471,10 @@ impl Runner<'_> {
             }
         };
         let r#become = self.become_for(state, context, task, vars);
+        let exports = match environment_exports(task, scope) {
+            Ok(exports) => exports,
+            Err(message) => return Outcome::failed(message),
+        };
         let plan = match self
             .plan_module(
                 context,
@@ -467,6 +487,7 @@ impl Runner<'_> {
                 r#become.as_ref(),
                 check_mode,
                 upcoming,
+                &exports,
             )
             .await
         {
@@ -490,6 +511,7 @@ impl Runner<'_> {
             &connection,
             r#become.as_ref(),
             check_mode,
+            &exports,
         )
         .await
     }
@@ -507,6 +529,7 @@ impl Runner<'_> {
         r#become: Option<&Become>,
         check_mode: bool,
         upcoming: &[Task],
+        exports: &str,
     ) -> Result<Result<(Box<dyn crate::modules::Action>, Plan), Outcome>, String> {
         let facts = host_facts(state);
         let action = match self.build_action(context, task, module, args, scope, &facts) {
@@ -517,7 +540,15 @@ impl Runner<'_> {
         let probe_output = match action.probe() {
             None => ExecOutput::default(),
             Some(script) => match self
-                .probe(context, state, connection, task, script, r#become, upcoming)
+                .probe(
+                    context,
+                    state,
+                    connection,
+                    task,
+                    format!("{exports}{script}"),
+                    r#become,
+                    upcoming,
+                )
                 .await
             {
                 Ok(output) => output,
@@ -629,6 +660,7 @@ impl Runner<'_> {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn finish_module(
         &self,
         state: &mut HostState,
@@ -637,6 +669,7 @@ impl Runner<'_> {
         connection: &crate::transport::Connection,
         r#become: Option<&Become>,
         check_mode: bool,
+        exports: &str,
     ) -> Outcome {
         let diffs: Vec<crate::modules::Diff> =
             plan.changes.iter().filter_map(|c| c.diff.clone()).collect();
@@ -690,7 +723,10 @@ impl Runner<'_> {
         };
         // The host is about to change, so probes read ahead of their tasks may be stale.
         state.probe_cache.clear();
-        let output = match connection.run_script(script, r#become).await {
+        let output = match connection
+            .run_script(&format!("{exports}{script}"), r#become)
+            .await
+        {
             Ok(output) => output,
             Err(error) => {
                 return Outcome {
@@ -743,6 +779,45 @@ impl Runner<'_> {
             }
         }
     }
+}
+
+fn module_name(task: &Task) -> &'static str {
+    match &task.kind {
+        TaskKind::Action { module, .. } => module.name,
+        TaskKind::Block { .. } => "block",
+        TaskKind::Meta(_) => "meta",
+    }
+}
+
+/// Returns `export` lines for the task's `environment`, to put before its scripts.
+pub(super) fn environment_exports(task: &Task, scope: &Scope<'_>) -> Result<String, String> {
+    let mut exports = String::new();
+    for (name, value) in &task.environment {
+        let valid_name = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(format!(
+                "{}: invalid environment variable name `{name}`",
+                task.span
+            ));
+        }
+        let value = scope.render_value(value).map_err(|e| {
+            format!(
+                "{}: cannot render environment variable `{name}`: {}",
+                task.span, e.message
+            )
+        })?;
+        let text = match value {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        exports.push_str(&format!(
+            "export {name}={}\n",
+            crate::modules::common::quote(&text)
+        ));
+    }
+    Ok(exports)
 }
 
 /// Returns the variables of one loop iteration.

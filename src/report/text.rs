@@ -12,19 +12,17 @@ use crate::modules::Diff;
 pub struct TextReporter {
     redactor: std::sync::Arc<Redactor>,
     show_diff: bool,
-    verbose: u8,
     out: Mutex<Box<dyn Write + Send>>,
     progress: Mutex<Option<ProgressBar>>,
     interactive: bool,
 }
 
 impl TextReporter {
-    pub fn new(redactor: std::sync::Arc<Redactor>, show_diff: bool, verbose: u8) -> TextReporter {
+    pub fn new(redactor: std::sync::Arc<Redactor>, show_diff: bool) -> TextReporter {
         let interactive = Term::stdout().is_term();
         TextReporter {
             redactor,
             show_diff,
-            verbose,
             out: Mutex::new(Box::new(std::io::stdout())),
             progress: Mutex::new(None),
             interactive,
@@ -40,7 +38,6 @@ impl TextReporter {
         TextReporter {
             redactor,
             show_diff,
-            verbose: 0,
             out: Mutex::new(out),
             progress: Mutex::new(None),
             interactive: false,
@@ -93,9 +90,8 @@ impl TextReporter {
             .as_ref()
             .map(|i| format!(" => (item={i})"))
             .unwrap_or_default();
-        let message = if result.message.is_empty()
-            || (result.status == Status::Ok && self.verbose == 0 && result.item.is_none())
-        {
+        // Every line says why: what changed, why nothing changed, or why it failed.
+        let message = if result.message.is_empty() {
             String::new()
         } else {
             format!(" {}", result.message)
@@ -153,10 +149,13 @@ impl Reporter for TextReporter {
                 )));
             }
             Event::TaskStart { name, .. } => {
-                self.write(&Self::header(&format!(
-                    "TASK [{}]",
-                    self.redactor.redact(name)
-                )));
+                let name = self.redactor.redact(name);
+                let title = if name.starts_with("RUNNING HANDLER [") {
+                    name
+                } else {
+                    format!("TASK [{name}]")
+                };
+                self.write(&Self::header(&title));
             }
             Event::Result(result) => {
                 let result = self.redactor.redact_result(result);

@@ -208,6 +208,22 @@ impl Scope<'_> {
         context.explain(value.map(|value| value.is_true()))
     }
 
+    /// Evaluates a task condition (`when`, `changed_when`, `until`, `assert`'s `that`)
+    /// as Ansible does: a result that is a string is read as a boolean (`'false'`,
+    /// `'no'`, `'0'` and `''` are false), because Ansible templates a bare variable
+    /// before it evaluates the condition. Other values use Jinja truthiness.
+    pub fn eval_condition(&self, expr: &str) -> Result<bool, TemplateError> {
+        Ok(match self.eval(expr)? {
+            Value::String(text) => crate::modules::args::to_bool(&Value::String(text.clone()))
+                .unwrap_or(!text.is_empty()),
+            Value::Null => false,
+            Value::Bool(flag) => flag,
+            Value::Number(number) => number.as_f64() != Some(0.0),
+            Value::Array(items) => !items.is_empty(),
+            Value::Object(map) => !map.is_empty(),
+        })
+    }
+
     pub fn render_file(&self, name: &str, text: &str) -> Result<String, TemplateError> {
         self.render_str(text).map_err(|mut err| {
             err.message = format!("{name}: {}", err.message);

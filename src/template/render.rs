@@ -69,8 +69,12 @@ impl Renderer<'_> {
         text: &str,
         ctx: &minijinja::Value,
     ) -> Result<Value, TemplateError> {
-        if let Some((expr, offset)) = single_expression(text) {
-            return self.eval(expr, ctx, offset, text);
+        // Only a string that is the expression and nothing else keeps the expression's
+        // type: `"{{ x }}\n"` renders to text with its newline, as in Ansible.
+        if text.trim() == text {
+            if let Some((expr, offset)) = single_expression(text) {
+                return self.eval(expr, ctx, offset, text);
+            }
         }
         if !has_jinja_syntax(text) {
             return Ok(Value::String(text.to_string()));

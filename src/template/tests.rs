@@ -238,7 +238,8 @@ fn render_value_native_types() {
     let cases = [
         (json!("{{ ports }}"), json!([80, 443])),
         (json!("{{ port }}"), json!(8080)),
-        (json!(" {{ flag }} "), json!(true)),
+        (json!(" {{ flag }} "), json!(" True ")),
+        (json!("{{ port }}\n"), json!("8080\n")),
         (json!("{{ nothing }}"), json!(null)),
         (
             json!("{{ user }}"),
