@@ -32,6 +32,17 @@ pub fn lab_dir(name: &str) -> PathBuf {
         .unwrap_or_else(|| Path::new("/var/lib/vpsforge/lab").join(name))
 }
 
+/// Returns `name` with a suffix unique to this checkout, so that test runs from two
+/// clones on one machine never share a lab.
+pub fn checkout_name(name: &str) -> String {
+    let hash = env!("CARGO_MANIFEST_DIR")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{name}-{:04x}", hash & 0xffff)
+}
+
 /// Runs `vpsforge lab --name NAME ARGS...` and returns its output.
 pub fn lab_command(name: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vpsforge"))
@@ -54,6 +65,7 @@ fn assert_success(output: &Output, what: &str) {
 impl Lab {
     /// Boots hosts `h1`…`hCOUNT` in lab `name` and reads their addresses from `state.json`.
     pub fn up(name: &str, count: usize) -> Lab {
+        let name = &checkout_name(name);
         // A lab left over by a run that was killed keeps its hosts' changes; the tests
         // need fresh hosts, so any such lab comes down first.
         let _ = lab_command(name, &["down"]);
