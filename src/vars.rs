@@ -3,14 +3,16 @@
 //! vpsforge follows Ansible's documented order for the sources it supports. From
 //! lowest to highest:
 //!
-//!  1. role defaults (`defaults/main.yml` of the task's role)
+//!  1. role defaults (`defaults/main.yml` of every role in the play, then of
+//!     the task's own role)
 //!  2. inventory variables, themselves ordered by the inventory (group vars from
 //!     `all` to the most nested group, then host vars; inventory files, then
 //!     `group_vars/`/`host_vars/` beside the inventory, then beside the playbook)
 //!  3. facts (`ansible_facts` and the `ansible_*` names)
 //!  4. play `vars`
 //!  5. play `vars_files`
-//!  6. role vars (`vars/main.yml` of the task's role)
+//!  6. role vars (`vars/main.yml` of every role in the play, then of the
+//!     task's own role)
 //!  7. block and task `vars`
 //!  8. `set_fact` and `register` results
 //!  9. role parameters (`- role: x` with `vars:` or extra keys)
