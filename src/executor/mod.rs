@@ -68,7 +68,7 @@ impl Default for RunOptions {
     }
 }
 
-/// What a run did, for the exit code.
+/// The outcome of a run, for the exit code.
 #[derive(Debug, Default)]
 pub struct RunSummary {
     pub stats: BTreeMap<String, Stats>,
@@ -140,7 +140,7 @@ struct Runner<'a> {
     forks: Arc<Semaphore>,
 }
 
-/// What tasks of one play share.
+/// State shared by the tasks of one play.
 struct PlayContext<'a> {
     play: &'a Play,
     playbook_dir: PathBuf,

@@ -1,6 +1,6 @@
 //! Reading host state for many tasks in one round trip.
 //!
-//! When a task needs its probe and the host's probe cache has no answer, the
+//! When a task needs its probe and the host's probe cache has no result, the
 //! executor also renders the tasks that follow it (and the remaining items of
 //! its loop), collects their probe scripts, and runs all of them as one batch
 //! script. Later tasks then find their answers in the cache. Any change made on
@@ -20,7 +20,7 @@ use crate::playbook::{Task, TaskKind};
 use crate::template::TemplateVars;
 use crate::transport::{Become, Connection, TransportError};
 
-/// The most probes sent in one batch, so one round trip stays a reasonable size.
+/// The maximum number of probes in one batch, so that one round trip stays a reasonable size.
 const MAX_BATCH: usize = 256;
 
 /// Probe results of one host, by become user and script.
@@ -56,7 +56,7 @@ impl Runner<'_> {
     ) -> Result<ExecOutput, TransportError> {
         let user = r#become.map(|b| b.user.as_str());
         if let Some(output) = state.probe_cache.take(user, &script) {
-            tracing::debug!(host = %state.name, "probe answered from the batch");
+            tracing::debug!(host = %state.name, "probe result taken from the batch");
             return Ok(output);
         }
 

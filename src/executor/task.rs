@@ -15,7 +15,8 @@ use crate::report::{HostResult, Status};
 use crate::template::{Scope, TemplateError, TemplateVars};
 use crate::transport::Become;
 
-/// Where the loader puts module arguments given as one template (`args: "{{ x }}"`).
+/// The argument name under which the loader stores module arguments given as one
+/// template (`args: "{{ x }}"`).
 const VARIABLE_PARAMS: &str = "_variable_params";
 
 const NO_LOG_MESSAGE: &str = "the output has been hidden due to no_log: true";
@@ -82,7 +83,6 @@ pub(super) fn overall_status(results: &[HostResult]) -> Option<Status> {
 }
 
 impl Runner<'_> {
-    /// Runs one task on one host, loop items included, and records `register` and `notify`.
     /// Runs one task on one host. `upcoming` are the tasks that follow it in the same list,
     /// whose probes may be read in the same round trip as this task's.
     pub(super) async fn run_task(
