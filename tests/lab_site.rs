@@ -137,9 +137,12 @@ impl Site {
             "all:\n  children:\n    web:\n      hosts:\n        h1:\n          ansible_host: {address}\n          \
              ansible_user: root\n          ansible_ssh_private_key_file: {key}\n      vars:\n        \
              site_domains: [{DOMAIN}]\n        certbot_server: {acme_url}\n        \
-             certbot_ca_bundle: {ca}\n        firewall_ssh_allow_from: [{bridge}]\n",
+             certbot_ca_bundle: {ca}\n        firewall_ssh_allow_from: [{bridge}]\n    \
+             monitors:\n      hosts:\n        h1:\n      vars:\n        \
+             monitoring_targets: [\"https://{DOMAIN}/\"]\n        monitoring_ca_file: {root}\n",
             key = lab.key().display(),
             ca = lab.dir.join("acme-ca.pem").display(),
+            root = lab.dir.join("pebble-root.pem").display(),
         );
         std::fs::write(&inventory, text).expect("write the inventory");
 
@@ -176,6 +179,7 @@ impl Site {
     }
 
     /// Runs `command` on h1 as root and returns its standard output; fails the test if it fails.
+    #[track_caller]
     fn ssh(&self, command: &str) -> String {
         let output = self.lab.ssh("h1", command);
         assert_success(&output, command);
@@ -183,19 +187,35 @@ impl Site {
     }
 
     /// Runs curl on the controller against h1 under its domain name, trusting pebble's root.
+    #[track_caller]
     fn curl(&self, url: &str) -> String {
+        self.curl_trusting(url, &self.lab.dir.join("pebble-root.pem"))
+    }
+
+    /// Runs curl against h1 under its domain name, trusting the CAs in `ca_file`.
+    ///
+    /// `systemctl reload nginx` returns before the new workers answer, so a
+    /// failed attempt is repeated for up to ten seconds before the test fails.
+    #[track_caller]
+    fn curl_trusting(&self, url: &str, ca_file: &Path) -> String {
         let port = if url.starts_with("https:") { 443 } else { 80 };
-        let output = Command::new("curl")
-            .args(["-sS", "--max-time", "10", "--include"])
-            .arg("--resolve")
-            .arg(format!("{DOMAIN}:{port}:{}", self.address))
-            .arg("--cacert")
-            .arg(self.lab.dir.join("pebble-root.pem"))
-            .arg(url)
-            .output()
-            .expect("run curl");
-        assert_success(&output, &format!("curl {url}"));
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = Command::new("curl")
+                .args(["-sS", "--max-time", "10", "--include"])
+                .arg("--resolve")
+                .arg(format!("{DOMAIN}:{port}:{}", self.address))
+                .arg("--cacert")
+                .arg(ca_file)
+                .arg(url)
+                .output()
+                .expect("run curl");
+            if output.status.success() || Instant::now() >= deadline {
+                assert_success(&output, &format!("curl {url}"));
+                return String::from_utf8_lossy(&output.stdout).into_owned();
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// Runs sslyze's Mozilla check for `profile` and returns the names of its findings.
@@ -245,6 +265,7 @@ fn sslyze_path() -> PathBuf {
         })
 }
 
+#[track_caller]
 fn assert_success(output: &Output, what: &str) {
     assert!(
         output.status.success(),
@@ -385,6 +406,163 @@ fn assert_renewal(site: &Site) {
     assert_eq!(timer.trim(), "disabled");
 }
 
+/// Checks that blackbox_exporter probes the site and Prometheus loaded the alert rules.
+fn assert_monitoring(site: &Site) {
+    let probe = site.ssh(&format!(
+        "curl -sS 'http://127.0.0.1:9115/probe?module=https_2xx&target=https://{DOMAIN}/'"
+    ));
+    for metric in [
+        "probe_success 1",
+        "probe_http_status_code 200",
+        "probe_tls_version_info{version=\"TLS 1.3\"} 1",
+    ] {
+        assert!(
+            probe.lines().any(|line| line == metric),
+            "blackbox_exporter's probe lacks `{metric}`:\n{probe}"
+        );
+    }
+    assert!(probe.contains("probe_ssl_earliest_cert_expiry "), "{probe}");
+
+    let rules = site.ssh(
+        "for i in $(seq 1 30); do curl -sf http://127.0.0.1:9090/api/v1/rules && exit 0; sleep 1; done; exit 1",
+    );
+    for alert in [
+        "CertificateExpiresSoon",
+        "TLSVersionBelow12",
+        "SlowTLSHandshake",
+        "HTTPSEndpointDown",
+    ] {
+        assert!(
+            rules.contains(&format!("\"name\":\"{alert}\"")),
+            "Prometheus has no rule `{alert}`:\n{rules}"
+        );
+    }
+}
+
+/// Creates a CA and a certificate for the domain from it, valid for `days`, in `dir`.
+fn make_standby_certificate(dir: &Path, days: u32) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert_success(&output, &format!("openssl {}", args.join(" ")));
+    };
+    let days = days.to_string();
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-days",
+        &days,
+        "-subj",
+        "/CN=vpsforge standby CA",
+        "-keyout",
+        "standby-ca.key",
+        "-out",
+        "standby-ca.pem",
+    ]);
+    std::fs::write(
+        dir.join("standby.ext"),
+        format!("basicConstraints = critical, CA:FALSE\nsubjectAltName = DNS:{DOMAIN}\nextendedKeyUsage = serverAuth\n"),
+    )
+    .expect("write the extensions file");
+    run(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-subj",
+        &format!("/CN={DOMAIN}"),
+        "-keyout",
+        "standby.key",
+        "-out",
+        "standby.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "standby.csr",
+        "-CA",
+        "standby-ca.pem",
+        "-CAkey",
+        "standby-ca.key",
+        "-CAcreateserial",
+        "-days",
+        &days,
+        "-extfile",
+        "standby.ext",
+        "-out",
+        "standby.pem",
+    ]);
+}
+
+/// Uploads a standby certificate and checks that the switch moves nginx to it while
+/// the primary expires within `renewal_switch_days`, and back once it does not.
+fn assert_standby_switch(site: &Site) {
+    let dir = site.work.path();
+    make_standby_certificate(dir, 3000);
+    let standby_vars = format!(
+        "renewal_standby_certificate={} renewal_standby_key={}",
+        dir.join("standby.pem").display(),
+        dir.join("standby.key").display()
+    );
+
+    // Pebble's certificate is valid for five years, so a threshold of 2000 days
+    // makes the primary look close to expiry while the standby is not.
+    let near_expiry = site.apply(&["-e", &standby_vars, "-e", "renewal_switch_days=2000"]);
+    assert_eq!(near_expiry.exit_code, 0, "{}", near_expiry.describe());
+    let cron = site.ssh("cat /etc/cron.d/vpsforge-certbot");
+    assert!(
+        cron.contains("root /usr/local/sbin/vpsforge-certificate-switch"),
+        "{cron}"
+    );
+    let switched =
+        site.ssh("/usr/local/sbin/vpsforge-certificate-switch; readlink /etc/ssl/vpsforge/active");
+    assert!(
+        switched.ends_with("/etc/ssl/vpsforge/standby\n"),
+        "the switch did not move to the standby certificate:\n{switched}"
+    );
+    let logged = site.ssh("journalctl -t vpsforge-certificate --no-pager -o cat");
+    assert!(
+        logged.contains("to /etc/ssl/vpsforge/standby"),
+        "the switch was not logged:\n{logged}"
+    );
+    let https = site.curl_trusting(&format!("https://{DOMAIN}/"), &dir.join("standby-ca.pem"));
+    assert!(https.starts_with("HTTP/2 200"), "{https}");
+
+    // A later run leaves the link where the switch put it.
+    let rerun = site.apply(&[
+        "-e",
+        &standby_vars,
+        "-e",
+        "renewal_switch_days=2000",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(rerun.exit_code, 0, "{}", rerun.describe());
+
+    let renewed = site.apply(&["-e", &standby_vars]);
+    assert_eq!(renewed.exit_code, 0, "{}", renewed.describe());
+    let back =
+        site.ssh("/usr/local/sbin/vpsforge-certificate-switch; readlink /etc/ssl/vpsforge/active");
+    assert!(
+        back.ends_with(&format!("/etc/letsencrypt/live/{DOMAIN}\n")),
+        "the switch did not move back to the primary certificate:\n{back}"
+    );
+    let https = site.curl(&format!("https://{DOMAIN}/"));
+    assert!(https.starts_with("HTTP/2 200"), "{https}");
+}
+
 /// Breaks five things by hand and checks that `--check` names each and `apply` repairs them.
 fn assert_drift_repaired(site: &Site) {
     site.ssh(&format!(
@@ -445,6 +623,7 @@ fn site_on_bookworm() {
     assert_serves_https(&site);
     assert_port_closed(&site);
     assert_renewal(&site);
+    assert_monitoring(&site);
 
     // Pebble issues certificates valid for five years, which Mozilla's profiles
     // flag. That finding comes from the test CA, so it is the only one allowed.
@@ -471,6 +650,8 @@ fn site_on_bookworm() {
         ]),
         "sslyze findings for the modern profile"
     );
+
+    assert_standby_switch(&site);
 }
 
 #[test]
