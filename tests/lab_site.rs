@@ -6,9 +6,9 @@
 //! port, sslyze's Mozilla profile check) and on the host (`certbot renew
 //! --dry-run`, the cron entry, drift repair).
 //!
-//! These tests need root, systemd-nspawn, debootstrap and pebble, and sslyze in
-//! `target/sslyze-venv` (`tools/test` installs it); they are ignored by a plain
-//! `cargo test` and run with `cargo test -- --include-ignored`.
+//! These tests need root, systemd-nspawn, debootstrap, pebble, and sslyze in
+//! `target/sslyze-venv`, which `tools/test` installs. A plain `cargo test`
+//! ignores them, and `cargo test -- --include-ignored` runs them.
 
 #[path = "support/lab.rs"]
 mod lab;
@@ -194,8 +194,8 @@ impl Site {
 
     /// Runs curl against h1 under its domain name, trusting the CAs in `ca_file`.
     ///
-    /// `systemctl reload nginx` returns before the new workers answer, so a
-    /// failed attempt is repeated for up to ten seconds before the test fails.
+    /// `systemctl reload nginx` returns before the new workers accept connections,
+    /// so a failed attempt is repeated for up to ten seconds before the test fails.
     #[track_caller]
     fn curl_trusting(&self, url: &str, ca_file: &Path) -> String {
         let port = if url.starts_with("https:") { 443 } else { 80 };
@@ -276,7 +276,7 @@ fn assert_success(output: &Output, what: &str) {
     );
 }
 
-/// Returns the value of header `name` in curl's `--include` output, lowercased name match.
+/// Returns the value of header `name` in curl's `--include` output, ignoring the name's case.
 fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
     response.lines().find_map(|line| {
         let (key, value) = line.split_once(':')?;
