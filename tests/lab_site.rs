@@ -285,6 +285,26 @@ fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn assert_converges(site: &Site) {
+    // On a fresh host, check mode must predict the whole run without failing,
+    // although the packages it would install and their files are missing.
+    let predicted = site.apply(&["--check"]);
+    eprintln!(
+        "--check on a fresh host: {:.1} s",
+        predicted.elapsed.as_secs_f64()
+    );
+    assert_eq!(
+        predicted.exit_code,
+        0,
+        "--check on a fresh host failed:\n{}",
+        predicted.describe()
+    );
+    assert!(
+        predicted.changed() > 0,
+        "--check on a fresh host predicted no change"
+    );
+    let nginx = site.ssh("dpkg-query -W -f='${db:Status-Abbrev}' nginx 2>/dev/null || true");
+    assert!(!nginx.starts_with("ii"), "--check installed nginx: {nginx}");
+
     let first = site.apply(&[]);
     eprintln!("first apply: {:.1} s", first.elapsed.as_secs_f64());
     assert_eq!(
