@@ -26,7 +26,7 @@ app.config.update(
     SESSION_COOKIE_SAMESITE=os.environ.get("SESSION_COOKIE_SAMESITE", "Lax"),
     PREFERRED_URL_SCHEME=os.environ.get("PREFERRED_URL_SCHEME", "https"),
 )
-# nginx is the one proxy in front of the app: trust one hop of X-Forwarded-*.
+# nginx is the only proxy in front of the app, so ProxyFix trusts one hop of X-Forwarded-*.
 app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
 
