@@ -583,6 +583,67 @@ fn assert_standby_switch(site: &Site) {
     assert!(https.starts_with("HTTP/2 200"), "{https}");
 }
 
+/// Returns the messages of the failed tasks of a run.
+fn failures(run: &RunOutput) -> Vec<String> {
+    run.events
+        .iter()
+        .filter(|event| event["event"] == "task" && event["status"] == "failed")
+        .filter_map(|event| event["msg"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Runs site.yaml with settings the roles must reject, and checks that each run
+/// fails with its message and leaves the host as it was.
+fn assert_rejects_unsafe_settings(site: &Site) {
+    let before = site.ssh(
+        "ufw status numbered; sha256sum /etc/nginx/conf.d/*.conf /etc/nginx/snippets/vpsforge-*.conf",
+    );
+    let cases = [
+        (
+            "nginx_hsts_max_age=86400",
+            "nginx_hsts_max_age must be at least 15552000 seconds (180 days; is `86400`)",
+        ),
+        (
+            "firewall_ssh_port=2222",
+            "the firewall would allow SSH on port `2222`, but this connection uses port `22`",
+        ),
+        // nginx -t rejects the TLS settings file, so it is not installed.
+        (
+            "nginx_ssl_buffer_size=large",
+            "validation command failed, the file was not changed",
+        ),
+    ];
+    for (setting, message) in cases {
+        let run = site.apply(&["-e", setting]);
+        assert_eq!(
+            run.exit_code,
+            1,
+            "`-e {setting}` should fail:\n{}",
+            run.describe()
+        );
+        assert_eq!(
+            run.changed(),
+            0,
+            "`-e {setting}` changed the host:\n{}",
+            run.describe()
+        );
+        let failed = failures(&run);
+        assert!(
+            failed.iter().any(|failure| failure.contains(message)),
+            "`-e {setting}` failed without `{message}`: {failed:?}"
+        );
+    }
+    let after = site.ssh(
+        "ufw status numbered; sha256sum /etc/nginx/conf.d/*.conf /etc/nginx/snippets/vpsforge-*.conf",
+    );
+    assert_eq!(
+        before, after,
+        "a rejected run changed the firewall or nginx"
+    );
+    let https = site.curl(&format!("https://{DOMAIN}/"));
+    assert!(https.starts_with("HTTP/2 200"), "{https}");
+}
+
 /// Breaks five things by hand and checks that `--check` names each and `apply` repairs them.
 fn assert_drift_repaired(site: &Site) {
     site.ssh(&format!(
@@ -641,6 +702,7 @@ fn site_on_bookworm() {
 
     assert_converges(&site);
     assert_serves_https(&site);
+    assert_rejects_unsafe_settings(&site);
     assert_port_closed(&site);
     assert_renewal(&site);
     assert_monitoring(&site);
