@@ -738,16 +738,26 @@ fn site_on_bookworm() {
 
 #[test]
 #[ignore = "needs root and systemd-nspawn; run with --include-ignored"]
-fn site_on_trixie_offers_x25519mlkem768() {
+fn site_on_trixie_with_nftables() {
     let _serial = SERIAL.lock().unwrap_or_else(|error| error.into_inner());
     let site = Site::up("site-trixie", "trixie");
 
-    let first = site.apply(&[]);
+    // This host also covers the nftables firewall backend.
+    let first = site.apply(&["-e", "firewall_backend=nftables"]);
     eprintln!(
         "first apply on trixie: {:.1} s",
         first.elapsed.as_secs_f64()
     );
     assert_eq!(first.exit_code, 0, "{}", first.describe());
+    let second = site.apply(&["-e", "firewall_backend=nftables", "--detailed-exitcode"]);
+    assert_eq!(second.exit_code, 0, "{}", second.describe());
+    assert_eq!(second.changed(), 0, "{}", second.describe());
+
+    let ruleset = site.ssh("nft list ruleset");
+    assert!(ruleset.contains("policy drop;"), "{ruleset}");
+    assert!(ruleset.contains("tcp dport 443 accept"), "{ruleset}");
+    assert_serves_https(&site);
+    assert_port_closed(&site);
 
     let curves = site.ssh("grep '^ssl_ecdh_curve' /etc/nginx/conf.d/vpsforge-tls.conf");
     assert_eq!(
