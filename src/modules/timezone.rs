@@ -1,10 +1,13 @@
 //! `timezone`: set the host's time zone.
 //!
-//! The probe reads the zone from `timedatectl`, or from the `/etc/localtime` link
-//! and `/etc/timezone` where timedated is not reachable, and checks that the
-//! requested zone exists under `/usr/share/zoneinfo`. The apply step uses
-//! `timedatectl set-timezone` when the probe found it working, and otherwise
-//! relinks `/etc/localtime` and rewrites `/etc/timezone`.
+//! The probe reads the `/etc/localtime` link, `/etc/timezone` and the zone
+//! `timedatectl` reports, and checks that the requested zone exists under
+//! `/usr/share/zoneinfo`. The link decides the current zone, because timedated
+//! reads it only when it starts and keeps reporting the old zone for as long as
+//! it runs after someone relinks `/etc/localtime` by hand. The apply step uses
+//! `timedatectl set-timezone` when timedated agrees with the link, and otherwise
+//! relinks `/etc/localtime` and rewrites `/etc/timezone`, because timedated
+//! ignores a request for the zone it believes is already set.
 
 use std::collections::BTreeMap;
 
@@ -83,9 +86,9 @@ impl Action for Timezone {
              \techo timedatectl=yes; echo \"timezone=$vf_zone\"\n\
              else\n\
              \techo timedatectl=no\n\
-             \tif [ -L /etc/localtime ]; then echo \"localtime=$(readlink /etc/localtime)\"; fi\n\
-             \tif [ -f /etc/timezone ]; then echo \"etc_timezone=$(head -n 1 /etc/timezone)\"; fi\n\
-             fi\n",
+             fi\n\
+             if [ -L /etc/localtime ]; then echo \"localtime=$(readlink /etc/localtime)\"; fi\n\
+             if [ -f /etc/timezone ]; then echo \"etc_timezone=$(head -n 1 /etc/timezone)\"; fi\n",
         );
         script.push_str(&section_header("zone"));
         script.push_str(&format!(
@@ -106,8 +109,10 @@ impl Action for Timezone {
             )));
         };
         let values = parse_key_values(current);
-        let use_timedatectl = values.get("timedatectl").map(String::as_str) == Some("yes");
         let before = current_zone(&values);
+        let timedated_zone = values.get("timezone").map(|zone| zone.trim());
+        let use_timedatectl = values.get("timedatectl").map(String::as_str) == Some("yes")
+            && (linked_zone(&values).is_none() || timedated_zone == before.as_deref());
 
         let mut summary_note = "";
         if zone.trim() != "exists" {
@@ -177,23 +182,26 @@ impl Action for Timezone {
     }
 }
 
-/// Returns the zone the probe found: the output of timedatectl, else the `/etc/localtime`
-/// link target below `zoneinfo/`, else the first line of `/etc/timezone`.
+/// Returns the zone the probe found: the `/etc/localtime` link target below
+/// `zoneinfo/`, else the output of timedatectl, else the first line of `/etc/timezone`.
 fn current_zone(values: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(zone) = linked_zone(values) {
+        return Some(zone);
+    }
     if let Some(zone) = values.get("timezone").filter(|z| !z.trim().is_empty()) {
         return Some(zone.trim().to_string());
-    }
-    if let Some(target) = values.get("localtime") {
-        if let Some((_, zone)) = target.trim().split_once("zoneinfo/") {
-            if !zone.is_empty() {
-                return Some(zone.to_string());
-            }
-        }
     }
     values
         .get("etc_timezone")
         .map(|zone| zone.trim().to_string())
         .filter(|zone| !zone.is_empty())
+}
+
+/// Returns the zone that the `/etc/localtime` link points at, below `zoneinfo/`.
+fn linked_zone(values: &BTreeMap<String, String>) -> Option<String> {
+    let target = values.get("localtime")?;
+    let (_, zone) = target.trim().split_once("zoneinfo/")?;
+    (!zone.is_empty()).then(|| zone.to_string())
 }
 
 #[cfg(test)]
@@ -284,6 +292,32 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    #[test]
+    fn link_wins_over_stale_timedated() {
+        // timedated still reports the zone it read at start after a manual relink.
+        let probe = "==> current <==\ntimedatectl=yes\ntimezone=Etc/UTC\nlocaltime=/usr/share/zoneinfo/Asia/Tokyo\n==> zone <==\nexists\n";
+        let plan = plan_of("Etc/UTC", probe);
+        assert_eq!(
+            plan.changes[0].summary,
+            "set the time zone from `Asia/Tokyo` to `Etc/UTC`"
+        );
+        let script = plan.apply.unwrap();
+        assert!(
+            script.contains("ln -sfn /usr/share/zoneinfo/Etc/UTC /etc/.localtime.vpsforge"),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn agreeing_timedated_is_used() {
+        let probe = "==> current <==\ntimedatectl=yes\ntimezone=Etc/UTC\nlocaltime=/usr/share/zoneinfo/Etc/UTC\n==> zone <==\nexists\n";
+        let plan = plan_of("Asia/Tokyo", probe);
+        assert_eq!(
+            plan.apply.as_deref(),
+            Some("set -e\ntimedatectl set-timezone Asia/Tokyo </dev/null\n")
+        );
     }
 
     #[test]

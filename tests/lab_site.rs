@@ -1,0 +1,775 @@
+//! End-to-end tests of `playbooks/site.yaml` on fresh lab hosts with the lab's ACME CA.
+//!
+//! Each test boots its own lab, starts pebble, writes an inventory that points
+//! the certbot role at pebble, and applies the bundled roles over real SSH. The
+//! host is then checked from the controller (HTTPS, the redirect, a closed
+//! port, sslyze's Mozilla profile check) and on the host (`certbot renew
+//! --dry-run`, the cron entry, drift repair).
+//!
+//! These tests need root, systemd-nspawn, debootstrap, pebble, and sslyze in
+//! `target/sslyze-venv`, which `tools/test` installs. A plain `cargo test`
+//! ignores them, and `cargo test -- --include-ignored` runs them.
+
+#[path = "support/lab.rs"]
+mod lab;
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use lab::{lab_command, lab_dir, Lab};
+
+/// The tests share apt-cacher-ng's cache and the CPU, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The host name pebble's DNS resolves to lab host `h1`.
+const DOMAIN: &str = "h1.lab.test";
+
+const INVENTORY: &str = "inventory.yaml";
+
+/// A port that nothing in site.yaml opens; the drift test opens it by hand.
+const CLOSED_PORT: u16 = 8081;
+
+/// One `vpsforge apply` run, parsed from its JSON lines.
+struct RunOutput {
+    exit_code: i32,
+    events: Vec<Value>,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl RunOutput {
+    fn recap(&self, field: &str) -> u64 {
+        self.events
+            .iter()
+            .find(|event| event["event"] == "recap")
+            .and_then(|event| event["hosts"]["h1"][field].as_u64())
+            .unwrap_or(u64::MAX)
+    }
+
+    fn changed(&self) -> u64 {
+        self.recap("changed")
+    }
+
+    /// Returns the names of the tasks that changed (or would change) the host.
+    fn changed_tasks(&self) -> BTreeSet<String> {
+        self.events
+            .iter()
+            .filter(|event| event["event"] == "task" && event["changed"] == true)
+            .filter_map(|event| event["task"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        let lines: Vec<String> = self
+            .events
+            .iter()
+            .filter(|event| event["status"] != "ok" && event["status"] != "skipped")
+            .map(|event| event.to_string())
+            .collect();
+        format!(
+            "exit {}; events other than ok and skipped:\n{}\nstderr:\n{}",
+            self.exit_code,
+            lines.join("\n"),
+            self.stderr
+        )
+    }
+}
+
+/// A lab with the ACME CA running and an inventory that puts `h1` in group `web`.
+struct Site {
+    lab: Lab,
+    work: tempfile::TempDir,
+    acme_url: String,
+    address: String,
+}
+
+impl Site {
+    /// Boots one host of `release` in lab `name`, starts pebble and writes the inventory.
+    fn up(name: &str, release: &str) -> Site {
+        // A lab left over from an interrupted run would keep its old release.
+        let _ = lab_command(name, &["down"]);
+        let output = lab_command(name, &["up", "--release", release, "1"]);
+        assert_success(&output, &format!("vpsforge lab --name {name} up"));
+        let mut lab = Lab {
+            name: name.to_owned(),
+            dir: lab_dir(name),
+            inventory: lab_dir(name).join("inventory.yaml"),
+            known_hosts: lab_dir(name).join("known_hosts"),
+            hosts: Vec::new(),
+        };
+        lab.hosts = lab.state()["hosts"]
+            .as_array()
+            .expect("`hosts` in state.json")
+            .iter()
+            .map(|host| lab::LabHost {
+                name: host["name"].as_str().expect("host name").to_owned(),
+                address: host["address"].as_str().expect("host address").to_owned(),
+            })
+            .collect();
+
+        let output = lab_command(name, &["acme"]);
+        assert_success(&output, &format!("vpsforge lab --name {name} acme"));
+        let acme_url = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix("ACME directory: "))
+            .expect("`lab acme` prints the ACME directory")
+            .trim()
+            .to_owned();
+        let bridge = acme_url
+            .trim_start_matches("https://")
+            .split(':')
+            .next()
+            .expect("bridge address in the ACME URL")
+            .to_owned();
+
+        let address = lab.address("h1").to_owned();
+        let work = tempfile::tempdir().expect("temporary folder");
+        let inventory = work.path().join(INVENTORY);
+        // The controller reaches the host from the bridge address, and its many
+        // short SSH connections would trip ufw's rate limit, so the test trusts it.
+        let text = format!(
+            "all:\n  children:\n    web:\n      hosts:\n        h1:\n          ansible_host: {address}\n          \
+             ansible_user: root\n          ansible_ssh_private_key_file: {key}\n      vars:\n        \
+             site_domains: [{DOMAIN}]\n        certbot_server: {acme_url}\n        \
+             certbot_ca_bundle: {ca}\n        firewall_ssh_allow_from: [{bridge}]\n    \
+             monitors:\n      hosts:\n        h1:\n      vars:\n        \
+             monitoring_targets: [\"https://{DOMAIN}/\"]\n        monitoring_ca_file: {root}\n",
+            key = lab.key().display(),
+            ca = lab.dir.join("acme-ca.pem").display(),
+            root = lab.dir.join("pebble-root.pem").display(),
+        );
+        std::fs::write(&inventory, text).expect("write the inventory");
+
+        Site {
+            lab,
+            work,
+            acme_url,
+            address,
+        }
+    }
+
+    fn apply(&self, extra: &[&str]) -> RunOutput {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_vpsforge"))
+            .arg("apply")
+            .arg("-i")
+            .arg(self.work.path().join(INVENTORY))
+            .arg("--known-hosts")
+            .arg(&self.lab.known_hosts)
+            .args(["--format", "json"])
+            .args(extra)
+            .arg(site_playbook())
+            .output()
+            .expect("run vpsforge");
+        RunOutput {
+            exit_code: output.status.code().unwrap_or(-1),
+            events: String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Runs `command` on h1 as root and returns its standard output; fails the test if it fails.
+    #[track_caller]
+    fn ssh(&self, command: &str) -> String {
+        let output = self.lab.ssh("h1", command);
+        assert_success(&output, command);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs curl on the controller against h1 under its domain name, trusting pebble's root.
+    #[track_caller]
+    fn curl(&self, url: &str) -> String {
+        self.curl_trusting(url, &self.lab.dir.join("pebble-root.pem"))
+    }
+
+    /// Runs curl against h1 under its domain name, trusting the CAs in `ca_file`.
+    ///
+    /// `systemctl reload nginx` returns before the new workers accept connections,
+    /// so a failed attempt is repeated for up to ten seconds before the test fails.
+    #[track_caller]
+    fn curl_trusting(&self, url: &str, ca_file: &Path) -> String {
+        let port = if url.starts_with("https:") { 443 } else { 80 };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = Command::new("curl")
+                .args(["-sS", "--max-time", "10", "--include"])
+                .arg("--resolve")
+                .arg(format!("{DOMAIN}:{port}:{}", self.address))
+                .arg("--cacert")
+                .arg(ca_file)
+                .arg(url)
+                .output()
+                .expect("run curl");
+            if output.status.success() || Instant::now() >= deadline {
+                assert_success(&output, &format!("curl {url}"));
+                return String::from_utf8_lossy(&output.stdout).into_owned();
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Runs sslyze's Mozilla check for `profile` and returns the names of its findings.
+    fn sslyze_findings(&self, profile: &str) -> BTreeSet<String> {
+        let sslyze = sslyze_path();
+        assert!(
+            sslyze.is_file(),
+            "sslyze not found at `{}`: run tools/test, which installs it",
+            sslyze.display()
+        );
+        let output = Command::new(&sslyze)
+            .arg(format!("--mozilla_config={profile}"))
+            .arg("--certinfo_ca_file")
+            .arg(self.lab.dir.join("pebble-root.pem"))
+            .arg(format!("{DOMAIN}:443{{{}}}", self.address))
+            .output()
+            .expect("run sslyze");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let compliance = text
+            .split_once("COMPLIANCE AGAINST TLS CONFIGURATION")
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("sslyze printed no compliance section:\n{text}"));
+        let findings: BTreeSet<String> = compliance
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("* "))
+            .filter_map(|finding| finding.split_once(':').map(|(name, _)| name.to_owned()))
+            .collect();
+        let compliant = compliance.contains("OK - Compliant");
+        assert_eq!(
+            compliant,
+            findings.is_empty(),
+            "sslyze's verdict and findings disagree:\n{compliance}"
+        );
+        findings
+    }
+}
+
+fn site_playbook() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/site.yaml")
+}
+
+fn sslyze_path() -> PathBuf {
+    std::env::var_os("SSLYZE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sslyze-venv/bin/sslyze")
+        })
+}
+
+#[track_caller]
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "`{what}` failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Returns the value of header `name` in curl's `--include` output, ignoring the name's case.
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+fn assert_converges(site: &Site) {
+    // On a fresh host, check mode must predict the whole run without failing,
+    // although the packages it would install and their files are missing.
+    let predicted = site.apply(&["--check"]);
+    eprintln!(
+        "--check on a fresh host: {:.1} s",
+        predicted.elapsed.as_secs_f64()
+    );
+    assert_eq!(
+        predicted.exit_code,
+        0,
+        "--check on a fresh host failed:\n{}",
+        predicted.describe()
+    );
+    assert!(
+        predicted.changed() > 0,
+        "--check on a fresh host predicted no change"
+    );
+    let nginx = site.ssh("dpkg-query -W -f='${db:Status-Abbrev}' nginx 2>/dev/null || true");
+    assert!(!nginx.starts_with("ii"), "--check installed nginx: {nginx}");
+
+    let first = site.apply(&[]);
+    eprintln!("first apply: {:.1} s", first.elapsed.as_secs_f64());
+    assert_eq!(
+        first.exit_code,
+        0,
+        "first apply failed:\n{}",
+        first.describe()
+    );
+    assert!(first.changed() > 0, "first apply changed nothing");
+
+    let second = site.apply(&["--detailed-exitcode"]);
+    eprintln!("second apply: {:.1} s", second.elapsed.as_secs_f64());
+    assert_eq!(
+        second.exit_code,
+        0,
+        "second apply should change nothing:\n{}",
+        second.describe()
+    );
+    assert_eq!(second.changed(), 0, "{}", second.describe());
+
+    let check = site.apply(&["--check", "--detailed-exitcode"]);
+    eprintln!("--check: {:.1} s", check.elapsed.as_secs_f64());
+    assert_eq!(
+        check.exit_code,
+        0,
+        "--check after apply should find nothing to change:\n{}",
+        check.describe()
+    );
+    assert_eq!(check.changed(), 0, "{}", check.describe());
+}
+
+fn assert_serves_https(site: &Site) {
+    let response = site.curl(&format!("https://{DOMAIN}/"));
+    assert!(
+        response.starts_with("HTTP/2 200"),
+        "HTTPS should answer 200 over HTTP/2:\n{response}"
+    );
+    assert!(
+        response.contains("Hello from Flask behind nginx"),
+        "{response}"
+    );
+    // ProxyFix must make the app see the scheme nginx received.
+    assert!(response.contains("scheme: https"), "{response}");
+
+    let expected_headers = [
+        (
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        ("x-frame-options", "DENY"),
+    ];
+    for (name, value) in expected_headers {
+        assert_eq!(header(&response, name), Some(value), "{response}");
+    }
+    let policy = header(&response, "content-security-policy").unwrap_or_default();
+    assert!(policy.contains("frame-ancestors 'none'"), "{response}");
+    assert_eq!(header(&response, "server"), Some("nginx"), "{response}");
+
+    let cookie = header(&response, "set-cookie").unwrap_or_default();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(
+            cookie.contains(attribute),
+            "session cookie lacks `{attribute}`: {cookie}"
+        );
+    }
+
+    let redirect = site.curl(&format!("http://{DOMAIN}/some/path?q=1"));
+    assert!(
+        redirect.starts_with("HTTP/1.1 301"),
+        "HTTP should redirect:\n{redirect}"
+    );
+    assert_eq!(
+        header(&redirect, "location"),
+        Some(format!("https://{DOMAIN}/some/path?q=1").as_str())
+    );
+}
+
+/// Starts a listener on a port the firewall does not allow and checks that the
+/// controller's connection attempt is dropped while the host itself can connect.
+fn assert_port_closed(site: &Site) {
+    site.ssh(&format!(
+        "systemctl stop vf-closed-port 2>/dev/null; systemctl reset-failed vf-closed-port 2>/dev/null; \
+         systemd-run --unit=vf-closed-port /usr/bin/python3 -m http.server --bind 0.0.0.0 {CLOSED_PORT} && \
+         for i in 1 2 3 4 5 6 7 8 9 10; do \
+           curl -s -o /dev/null http://127.0.0.1:{CLOSED_PORT}/ && exit 0; sleep 0.5; done; exit 1"
+    ));
+    let address: SocketAddr = format!("{}:{CLOSED_PORT}", site.address)
+        .parse()
+        .expect("socket address");
+    let attempt = TcpStream::connect_timeout(&address, Duration::from_secs(3));
+    assert!(
+        attempt.is_err(),
+        "port {CLOSED_PORT} accepted a connection from the controller"
+    );
+}
+
+fn assert_renewal(site: &Site) {
+    let renew = site.ssh(&format!(
+        "REQUESTS_CA_BUNDLE=/etc/letsencrypt/vpsforge-acme-ca.pem \
+         certbot renew --dry-run --no-random-sleep-on-renew --server {} 2>&1",
+        site.acme_url
+    ));
+    assert!(
+        renew.contains("all simulated renewals succeeded"),
+        "certbot renew --dry-run:\n{renew}"
+    );
+
+    let cron = site.ssh("cat /etc/cron.d/vpsforge-certbot");
+    assert!(cron.contains("CRON_TZ=\"Etc/UTC\"\n"), "{cron}");
+    let job = cron
+        .lines()
+        .find(|line| line.ends_with("root test -x /usr/bin/certbot && certbot -q renew"))
+        .unwrap_or_else(|| panic!("no renewal job in the cron file:\n{cron}"));
+    assert!(job.contains(" 3,15 * * * "), "{job}");
+
+    let timer = site.ssh("systemctl is-enabled certbot.timer || true");
+    assert_eq!(timer.trim(), "disabled");
+}
+
+/// Checks that blackbox_exporter probes the site and Prometheus loaded the alert rules.
+fn assert_monitoring(site: &Site) {
+    let probe = site.ssh(&format!(
+        "curl -sS 'http://127.0.0.1:9115/probe?module=https_2xx&target=https://{DOMAIN}/'"
+    ));
+    for metric in [
+        "probe_success 1",
+        "probe_http_status_code 200",
+        "probe_tls_version_info{version=\"TLS 1.3\"} 1",
+    ] {
+        assert!(
+            probe.lines().any(|line| line == metric),
+            "blackbox_exporter's probe lacks `{metric}`:\n{probe}"
+        );
+    }
+    assert!(probe.contains("probe_ssl_earliest_cert_expiry "), "{probe}");
+
+    let rules = site.ssh(
+        "for i in $(seq 1 30); do curl -sf http://127.0.0.1:9090/api/v1/rules && exit 0; sleep 1; done; exit 1",
+    );
+    for alert in [
+        "CertificateExpiresSoon",
+        "TLSVersionBelow12",
+        "SlowTLSHandshake",
+        "HTTPSEndpointDown",
+    ] {
+        assert!(
+            rules.contains(&format!("\"name\":\"{alert}\"")),
+            "Prometheus has no rule `{alert}`:\n{rules}"
+        );
+    }
+}
+
+/// Creates a CA and a certificate for the domain from it, valid for `days`, in `dir`.
+fn make_standby_certificate(dir: &Path, days: u32) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert_success(&output, &format!("openssl {}", args.join(" ")));
+    };
+    let days = days.to_string();
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-days",
+        &days,
+        "-subj",
+        "/CN=vpsforge standby CA",
+        "-keyout",
+        "standby-ca.key",
+        "-out",
+        "standby-ca.pem",
+    ]);
+    std::fs::write(
+        dir.join("standby.ext"),
+        format!("basicConstraints = critical, CA:FALSE\nsubjectAltName = DNS:{DOMAIN}\nextendedKeyUsage = serverAuth\n"),
+    )
+    .expect("write the extensions file");
+    run(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-subj",
+        &format!("/CN={DOMAIN}"),
+        "-keyout",
+        "standby.key",
+        "-out",
+        "standby.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "standby.csr",
+        "-CA",
+        "standby-ca.pem",
+        "-CAkey",
+        "standby-ca.key",
+        "-CAcreateserial",
+        "-days",
+        &days,
+        "-extfile",
+        "standby.ext",
+        "-out",
+        "standby.pem",
+    ]);
+}
+
+/// Uploads a standby certificate and checks that the switch moves nginx to it while
+/// the primary expires within `renewal_switch_days`, and back once it does not.
+fn assert_standby_switch(site: &Site) {
+    let dir = site.work.path();
+    make_standby_certificate(dir, 3000);
+    let standby_vars = format!(
+        "renewal_standby_certificate={} renewal_standby_key={}",
+        dir.join("standby.pem").display(),
+        dir.join("standby.key").display()
+    );
+
+    // Pebble's certificate is valid for five years, so a threshold of 2000 days
+    // makes the primary look close to expiry while the standby is not.
+    let near_expiry = site.apply(&["-e", &standby_vars, "-e", "renewal_switch_days=2000"]);
+    assert_eq!(near_expiry.exit_code, 0, "{}", near_expiry.describe());
+    let cron = site.ssh("cat /etc/cron.d/vpsforge-certbot");
+    assert!(
+        cron.contains("root /usr/local/sbin/vpsforge-certificate-switch"),
+        "{cron}"
+    );
+    let switched =
+        site.ssh("/usr/local/sbin/vpsforge-certificate-switch; readlink /etc/ssl/vpsforge/active");
+    assert!(
+        switched.ends_with("/etc/ssl/vpsforge/standby\n"),
+        "the switch did not move to the standby certificate:\n{switched}"
+    );
+    let logged = site.ssh("journalctl -t vpsforge-certificate --no-pager -o cat");
+    assert!(
+        logged.contains("to /etc/ssl/vpsforge/standby"),
+        "the switch was not logged:\n{logged}"
+    );
+    let https = site.curl_trusting(&format!("https://{DOMAIN}/"), &dir.join("standby-ca.pem"));
+    assert!(https.starts_with("HTTP/2 200"), "{https}");
+
+    // A later run leaves the link where the switch put it.
+    let rerun = site.apply(&[
+        "-e",
+        &standby_vars,
+        "-e",
+        "renewal_switch_days=2000",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(rerun.exit_code, 0, "{}", rerun.describe());
+
+    let renewed = site.apply(&["-e", &standby_vars]);
+    assert_eq!(renewed.exit_code, 0, "{}", renewed.describe());
+    let back =
+        site.ssh("/usr/local/sbin/vpsforge-certificate-switch; readlink /etc/ssl/vpsforge/active");
+    assert!(
+        back.ends_with(&format!("/etc/letsencrypt/live/{DOMAIN}\n")),
+        "the switch did not move back to the primary certificate:\n{back}"
+    );
+    let https = site.curl(&format!("https://{DOMAIN}/"));
+    assert!(https.starts_with("HTTP/2 200"), "{https}");
+}
+
+/// Returns the messages of the failed tasks of a run.
+fn failures(run: &RunOutput) -> Vec<String> {
+    run.events
+        .iter()
+        .filter(|event| event["event"] == "task" && event["status"] == "failed")
+        .filter_map(|event| event["msg"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Runs site.yaml with settings the roles must reject, and checks that each run
+/// fails with its message and leaves the host as it was.
+fn assert_rejects_unsafe_settings(site: &Site) {
+    let before = site.ssh(
+        "ufw status numbered; sha256sum /etc/nginx/conf.d/*.conf /etc/nginx/snippets/vpsforge-*.conf",
+    );
+    let cases = [
+        (
+            "nginx_hsts_max_age=86400",
+            "nginx_hsts_max_age must be at least 15552000 seconds (180 days; is `86400`)",
+        ),
+        (
+            "firewall_ssh_port=2222",
+            "the firewall would allow SSH on port `2222`, but this connection uses port `22`",
+        ),
+        // nginx -t rejects the TLS settings file, so it is not installed.
+        (
+            "nginx_ssl_buffer_size=large",
+            "validation command failed, the file was not changed",
+        ),
+    ];
+    for (setting, message) in cases {
+        let run = site.apply(&["-e", setting]);
+        assert_eq!(
+            run.exit_code,
+            1,
+            "`-e {setting}` should fail:\n{}",
+            run.describe()
+        );
+        assert_eq!(
+            run.changed(),
+            0,
+            "`-e {setting}` changed the host:\n{}",
+            run.describe()
+        );
+        let failed = failures(&run);
+        assert!(
+            failed.iter().any(|failure| failure.contains(message)),
+            "`-e {setting}` failed without `{message}`: {failed:?}"
+        );
+    }
+    let after = site.ssh(
+        "ufw status numbered; sha256sum /etc/nginx/conf.d/*.conf /etc/nginx/snippets/vpsforge-*.conf",
+    );
+    assert_eq!(
+        before, after,
+        "a rejected run changed the firewall or nginx"
+    );
+    let https = site.curl(&format!("https://{DOMAIN}/"));
+    assert!(https.starts_with("HTTP/2 200"), "{https}");
+}
+
+/// Breaks five things by hand and checks that `--check` names each and `apply` repairs them.
+fn assert_drift_repaired(site: &Site) {
+    site.ssh(&format!(
+        "sed -i 's/^ssl_session_tickets off;/ssl_session_tickets on;/' /etc/nginx/conf.d/vpsforge-tls.conf && \
+         systemctl stop flask_app.service && \
+         ln -sf /usr/share/zoneinfo/Asia/Tokyo /etc/localtime && echo Asia/Tokyo > /etc/timezone && \
+         sed -i '/certbot -q renew/d; /#Ansible: certbot renew/d' /etc/cron.d/vpsforge-certbot && \
+         ufw allow {CLOSED_PORT}/tcp"
+    ));
+
+    let check = site.apply(&["--check", "--detailed-exitcode"]);
+    assert_eq!(
+        check.exit_code,
+        2,
+        "--check should report the drift:\n{}",
+        check.describe()
+    );
+    let changed = check.changed_tasks();
+    let expected = [
+        "Write the TLS settings",
+        "Start gunicorn",
+        "Set the time zone",
+        "Renew certificates twice a day",
+        "Delete the port rules this role does not define",
+    ];
+    for task in expected {
+        assert!(
+            changed.iter().any(|name| name.ends_with(task)),
+            "--check did not name `{task}`; it named {changed:?}"
+        );
+    }
+
+    let apply = site.apply(&[]);
+    assert_eq!(apply.exit_code, 0, "{}", apply.describe());
+    let state = site.ssh(&format!(
+        "grep -c '^ssl_session_tickets off;' /etc/nginx/conf.d/vpsforge-tls.conf; \
+         systemctl is-active flask_app.service; readlink /etc/localtime; \
+         grep -c 'certbot -q renew' /etc/cron.d/vpsforge-certbot; \
+         ufw status | grep -c '^{CLOSED_PORT}/tcp' || true"
+    ));
+    assert_eq!(
+        state, "1\nactive\n/usr/share/zoneinfo/Etc/UTC\n1\n0\n",
+        "state after the repair"
+    );
+
+    let recheck = site.apply(&["--check", "--detailed-exitcode"]);
+    assert_eq!(recheck.exit_code, 0, "{}", recheck.describe());
+    assert_eq!(recheck.changed(), 0, "{}", recheck.describe());
+}
+
+#[test]
+#[ignore = "needs root and systemd-nspawn; run with --include-ignored"]
+fn site_on_bookworm() {
+    let _serial = SERIAL.lock().unwrap_or_else(|error| error.into_inner());
+    let site = Site::up("site-bookworm", "bookworm");
+
+    assert_converges(&site);
+    assert_serves_https(&site);
+    assert_rejects_unsafe_settings(&site);
+    assert_port_closed(&site);
+    assert_renewal(&site);
+    assert_monitoring(&site);
+
+    // Pebble issues certificates valid for five years, which Mozilla's profiles
+    // flag. That finding comes from the test CA, so it is the only one allowed.
+    let findings = site.sslyze_findings("intermediate");
+    assert_eq!(
+        findings,
+        BTreeSet::from(["maximum_certificate_lifespan".to_owned()]),
+        "sslyze findings for the intermediate profile"
+    );
+
+    assert_drift_repaired(&site);
+    assert_port_closed(&site);
+
+    // Pebble's intermediate CA has an RSA key, so the leaf certificate carries an
+    // RSA signature, which the modern profile also flags.
+    let modern = site.apply(&["-e", "nginx_tls_profile=modern"]);
+    assert_eq!(modern.exit_code, 0, "{}", modern.describe());
+    let findings = site.sslyze_findings("modern");
+    assert_eq!(
+        findings,
+        BTreeSet::from([
+            "certificate_signatures".to_owned(),
+            "maximum_certificate_lifespan".to_owned()
+        ]),
+        "sslyze findings for the modern profile"
+    );
+
+    assert_standby_switch(&site);
+}
+
+#[test]
+#[ignore = "needs root and systemd-nspawn; run with --include-ignored"]
+fn site_on_trixie_with_nftables() {
+    let _serial = SERIAL.lock().unwrap_or_else(|error| error.into_inner());
+    let site = Site::up("site-trixie", "trixie");
+
+    // This host also covers the nftables firewall backend.
+    let first = site.apply(&["-e", "firewall_backend=nftables"]);
+    eprintln!(
+        "first apply on trixie: {:.1} s",
+        first.elapsed.as_secs_f64()
+    );
+    assert_eq!(first.exit_code, 0, "{}", first.describe());
+    let second = site.apply(&["-e", "firewall_backend=nftables", "--detailed-exitcode"]);
+    assert_eq!(second.exit_code, 0, "{}", second.describe());
+    assert_eq!(second.changed(), 0, "{}", second.describe());
+
+    let ruleset = site.ssh("nft list ruleset");
+    assert!(ruleset.contains("policy drop;"), "{ruleset}");
+    assert!(ruleset.contains("tcp dport 443 accept"), "{ruleset}");
+    assert_serves_https(&site);
+    assert_port_closed(&site);
+
+    let curves = site.ssh("grep '^ssl_ecdh_curve' /etc/nginx/conf.d/vpsforge-tls.conf");
+    assert_eq!(
+        curves.trim(),
+        "ssl_ecdh_curve X25519MLKEM768:X25519:prime256v1:secp384r1;"
+    );
+    let handshake = site.ssh(&format!(
+        "openssl s_client -connect 127.0.0.1:443 -servername {DOMAIN} -groups X25519MLKEM768 \
+         -CAfile /etc/ssl/vpsforge/active/chain.pem </dev/null 2>&1"
+    ));
+    assert!(
+        handshake.contains("Negotiated TLS1.3 group: X25519MLKEM768"),
+        "the handshake did not use X25519MLKEM768:\n{handshake}"
+    );
+}
