@@ -61,14 +61,10 @@ impl Runner<'_> {
         }
 
         let mut scripts = vec![script.clone()];
-        self.collect_probes(
-            context,
-            state,
-            std::slice::from_ref(task),
-            user,
-            &mut scripts,
-        );
-        self.collect_probes(context, state, upcoming, user, &mut scripts);
+        let this_task = std::slice::from_ref(task);
+        if self.collect_probes(context, state, this_task, user, &mut scripts) {
+            self.collect_probes(context, state, upcoming, user, &mut scripts);
+        }
         scripts.dedup();
         if scripts.len() == 1 {
             return connection.run_script(&script, r#become).await;
@@ -101,6 +97,9 @@ impl Runner<'_> {
 
     /// Adds the probe scripts of `tasks` that would run with the same become user.
     /// A task that cannot be rendered yet is left out: it probes when it runs.
+    /// Returns `false` where reading further ahead is wasted work: at a `command`
+    /// or `shell` task, which vpsforge must assume changes the host, so the cache
+    /// is emptied when it runs.
     fn collect_probes(
         &self,
         context: &PlayContext<'_>,
@@ -108,14 +107,16 @@ impl Runner<'_> {
         tasks: &[Task],
         user: Option<&str>,
         scripts: &mut Vec<String>,
-    ) {
+    ) -> bool {
         for task in tasks {
             if scripts.len() >= MAX_BATCH {
-                return;
+                return false;
             }
             match &task.kind {
                 TaskKind::Block { block, .. } => {
-                    self.collect_probes(context, state, block, user, scripts)
+                    if !self.collect_probes(context, state, block, user, scripts) {
+                        return false;
+                    }
                 }
                 TaskKind::Meta(_) => {}
                 TaskKind::Action {
@@ -123,6 +124,9 @@ impl Runner<'_> {
                     args,
                     arg_spans,
                 } => {
+                    if matches!(module.name, "command" | "shell") {
+                        return false;
+                    }
                     if module.kind != ModuleKind::Remote
                         || task.delegate_to.is_some()
                         || !self.tags_allow(&task.tags)
@@ -177,6 +181,7 @@ impl Runner<'_> {
                 }
             }
         }
+        true
     }
 }
 

@@ -641,6 +641,31 @@ fn demo(paths: &LabPaths, name: &str) -> anyhow::Result<i32> {
     let state = up(paths, name, 1, crate::cli::Release::Bookworm.codename())?;
     let url = start_acme(paths, name)?;
     eprintln!("ACME directory: {url}");
+    let bridge = url
+        .trim_start_matches("https://")
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let address = state
+        .hosts
+        .first()
+        .map(|host| host.address.clone())
+        .unwrap_or_default();
+
+    // The bundled site.yaml targets the groups `web` and `monitors`; the demo points
+    // both at the lab's host, uses the lab's ACME CA and trusts the controller's SSH
+    // connections from the bridge, which would otherwise meet ufw's rate limit.
+    let vars_file = paths.dir.join("demo-vars.yaml");
+    let vars = format!(
+        "site_web_hosts: lab\nsite_monitor_hosts: lab\nsite_domains: [h1.lab.test]\n\
+         certbot_server: {url}\ncertbot_ca_bundle: {ca}\nfirewall_ssh_allow_from: [{bridge}]\n\
+         monitoring_targets: [\"https://h1.lab.test/\"]\nmonitoring_ca_file: {root}\n",
+        ca = paths.dir.join("acme-ca.pem").display(),
+        root = paths.dir.join("pebble-root.pem").display(),
+    );
+    fs::write(&vars_file, vars)
+        .with_context(|| format!("failed to write `{}`", vars_file.display()))?;
 
     let mut apply = process::vpsforge_command();
     apply
@@ -649,21 +674,23 @@ fn demo(paths: &LabPaths, name: &str) -> anyhow::Result<i32> {
         .arg(&paths.inventory)
         .arg("--known-hosts")
         .arg(&paths.known_hosts)
+        .arg("-e")
+        .arg(format!("@{}", vars_file.display()))
         .arg(playbook);
     let status = apply.status().context("failed to run `vpsforge apply`")?;
 
-    let address = state
-        .hosts
-        .first()
-        .map(|host| host.address.as_str())
-        .unwrap_or_default();
-    println!("open http://{address}/ (h1.lab.test)");
     println!(
-        "rerun: vpsforge apply -i {} --known-hosts {} {}",
+        "open the site: curl --resolve h1.lab.test:443:{address} --cacert {} https://h1.lab.test/",
+        paths.dir.join("pebble-root.pem").display()
+    );
+    println!(
+        "rerun (it should report changed=0): vpsforge apply -i {} --known-hosts {} -e @{} {}",
         paths.inventory.display(),
         paths.known_hosts.display(),
+        vars_file.display(),
         playbook.display()
     );
+    println!("remove the lab: vpsforge lab down");
     Ok(status.code().unwrap_or(1))
 }
 
