@@ -18,6 +18,7 @@ mod lookup;
 mod python;
 mod regex_cache;
 mod render;
+mod syntax_tree;
 mod version;
 mod yaml;
 
@@ -28,6 +29,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Rest;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
@@ -236,9 +238,11 @@ impl Scope<'_> {
 /// and lookups.
 fn build_environment(omit: &str) -> Environment<'static> {
     let mut env = Environment::new();
-    // NOTE: strict mode also rejects attribute access on an undefined parent, so
-    // `missing.attr | default(x)` is an error here while Ansible returns `x`.
+    // Strict mode also rejects attribute access on an undefined parent, which Ansible
+    // allows under `default` and `is defined`: the renderer rewrites those lookups
+    // into calls of `lookup_chain` (see `syntax_tree::rewrite_guarded`).
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_function(syntax_tree::CHAIN_FUNCTION, lookup_chain);
     env.set_debug(true);
     let syntax = SyntaxConfig::builder()
         .trim_blocks(true)
@@ -282,6 +286,19 @@ fn build_environment(omit: &str) -> Environment<'static> {
     env.add_global("omit", omit.to_string());
 
     env
+}
+
+/// Follows `keys` from `root`, returning undefined as soon as a step is missing or
+/// undefined, as Ansible's chained undefined values do.
+fn lookup_chain(root: minijinja::Value, keys: Rest<minijinja::Value>) -> minijinja::Value {
+    let mut value = root;
+    for key in keys.iter() {
+        if value.is_undefined() || value.is_none() {
+            return minijinja::Value::UNDEFINED;
+        }
+        value = value.get_item(key).unwrap_or(minijinja::Value::UNDEFINED);
+    }
+    value
 }
 
 /// Returns a placeholder that no user value will equal by chance, like Ansible's

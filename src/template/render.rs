@@ -5,6 +5,7 @@ use minijinja::Environment;
 use serde_json::Value;
 
 use super::errors::{self, TemplateError};
+use super::syntax_tree;
 
 /// A renderer over one environment. `omit` is the placeholder whose mapping entries
 /// and list items are dropped, or `None` to keep them (inside variables).
@@ -20,13 +21,18 @@ impl Renderer<'_> {
         text: &str,
         ctx: &minijinja::Value,
     ) -> Result<String, TemplateError> {
+        let rewrite = syntax_tree::rewrite_guarded(text, self.env.syntax(), false);
+        let convert =
+            |err: minijinja::Error| TemplateError::from_minijinja(&err, text, 0, rewrite.as_ref());
         let compiled = self
             .env
-            .get_template(text)
-            .map_err(|err| TemplateError::from_minijinja(&err, text, 0))?;
-        compiled
-            .render(ctx)
-            .map_err(|err| TemplateError::from_minijinja(&err, text, 0))
+            .get_template(
+                rewrite
+                    .as_ref()
+                    .map_or(text, |rewrite| rewrite.text.as_str()),
+            )
+            .map_err(convert)?;
+        compiled.render(ctx).map_err(convert)
     }
 
     pub fn render_value(
@@ -113,13 +119,19 @@ impl Renderer<'_> {
         offset: usize,
         source: &str,
     ) -> Result<minijinja::Value, TemplateError> {
+        let rewrite = syntax_tree::rewrite_guarded(expr, self.env.syntax(), true);
+        let convert = |err: minijinja::Error| {
+            TemplateError::from_minijinja(&err, source, offset, rewrite.as_ref())
+        };
         let compiled = self
             .env
-            .compile_expression(expr)
-            .map_err(|err| TemplateError::from_minijinja(&err, source, offset))?;
-        let value = compiled
-            .eval(ctx)
-            .map_err(|err| TemplateError::from_minijinja(&err, source, offset))?;
+            .compile_expression(
+                rewrite
+                    .as_ref()
+                    .map_or(expr, |rewrite| rewrite.text.as_str()),
+            )
+            .map_err(convert)?;
+        let value = compiled.eval(ctx).map_err(convert)?;
         if value.is_undefined() {
             return Err(self.undefined_result_error(expr, ctx, offset, source));
         }

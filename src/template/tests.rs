@@ -1530,3 +1530,76 @@ fn percent_formatting_explained() {
     ]);
     assert_renders(&[("{{ '%02d' | format(5) }}", "05"), ("{{ 7 % 3 }}", "1")]);
 }
+
+#[test]
+fn guarded_lookup_on_undefined_parent() {
+    assert_renders(&[
+        ("{{ nope.attr | default('A') }}", "A"),
+        ("{{ nope['x'] | default('D') }}", "D"),
+        ("{{ user.missing.deeper | default('C') }}", "C"),
+        ("{{ nope.a.b | d('E') }}", "E"),
+        ("{{ users[5].name | default('F') }}", "F"),
+        ("{{ nope.attr is defined }}", "False"),
+        ("{{ nope.attr is undefined }}", "True"),
+        ("{{ nope.attr is not defined }}", "True"),
+        ("{{ user.name | default('G') }}", "deploy"),
+        ("{{ users[1].name | default('H') }}", "bob"),
+        ("{{ users[-1]['name'] | default('I') }}", "bob"),
+        ("{% if nope.x is defined %}yes{% else %}no{% endif %}", "no"),
+        ("{{ nope.x | default(user.missing.y | default('J')) }}", "J"),
+        ("{{ nothing.attr | default('K') }}", "K"),
+    ]);
+}
+
+#[test]
+fn unguarded_lookup_on_undefined_parent_fails() {
+    assert_fails(&[
+        ("{{ nope }}", "undefined variable `nope`"),
+        ("{{ nope.attr }}", "undefined variable `nope`"),
+        ("{{ nope.attr | upper }}", "undefined variable `nope`"),
+        (
+            "{{ nope.attr | default('x') }} {{ other }}",
+            "undefined variable `other`",
+        ),
+        (
+            "{% for item in nope %}{{ item }}{% endfor %}",
+            "undefined variable `nope`",
+        ),
+    ]);
+}
+
+#[test]
+fn guarded_lookup_in_conditions() {
+    let templar = Templar::new();
+    let vars = vars();
+    let cases = [
+        ("foo.bar is defined", false),
+        ("foo.bar is undefined", true),
+        ("user.name is defined", true),
+        ("foo.bar is defined and foo.bar", false),
+        ("(foo.bar | default('yes')) == 'yes'", true),
+    ];
+    for (expr, expected) in cases {
+        let scope = templar.scope(TemplateVars::from_json(&vars));
+        assert_eq!(
+            scope.eval_condition(expr),
+            Ok(expected),
+            "condition {expr:?}"
+        );
+    }
+    let err = templar.eval("foo.bar", &vars).unwrap_err();
+    assert!(
+        err.message.contains("undefined variable `foo"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn error_position_after_rewritten_lookup() {
+    let templar = Templar::new();
+    let template = "{{ nope.a | default('x') }} {{ missing }}";
+    let err = templar.render_str(template, &vars()).unwrap_err();
+    assert_eq!(err.column, Some(32), "{err:?}");
+    assert!(err.message.contains("`missing`"), "{}", err.message);
+}
