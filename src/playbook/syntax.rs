@@ -12,10 +12,11 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
-/// Returns whether a JSON value contains a template anywhere.
+/// Returns whether a JSON value contains a template, or an `!unsafe` string, anywhere.
+/// Either is known only once the template layer has handled it.
 pub(super) fn value_has_template(value: &serde_json::Value) -> bool {
     match value {
-        serde_json::Value::String(s) => is_template(s),
+        serde_json::Value::String(s) => is_template(s) || crate::yaml::strip_unsafe(s).is_some(),
         serde_json::Value::Array(items) => items.iter().any(value_has_template),
         serde_json::Value::Object(map) => map.values().any(value_has_template),
         _ => false,
@@ -68,6 +69,7 @@ pub(super) fn strip_braces(expr: &str) -> &str {
 /// Checks every string inside a YAML value, reporting each syntax error.
 pub(super) fn check_node(node: &Node, errors: &mut Vec<Diagnostic>) {
     match &node.value {
+        NodeValue::String(_) if node.is_unsafe() => {}
         NodeValue::String(text) => errors.extend(check_template(text, &node.span)),
         NodeValue::Seq(items) => items.iter().for_each(|item| check_node(item, errors)),
         NodeValue::Map(entries) => entries

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::errors::TemplateError;
 use super::render::{has_jinja_syntax, Renderer};
+use crate::yaml::strip_unsafe;
 
 /// The context of one render call.
 pub(super) struct Context {
@@ -184,6 +185,9 @@ impl LazyVars {
     fn lookup(self: &Arc<Self>, path: VarPath) -> Option<minijinja::Value> {
         let raw = self.find(&path)?;
         match raw {
+            Value::String(text) if strip_unsafe(text).is_some() => {
+                strip_unsafe(text).map(minijinja::Value::from)
+            }
             Value::String(text) if has_jinja_syntax(text) => self.render(path, raw),
             Value::Object(_) | Value::Array(_) => Some(minijinja::Value::from_object(JsonView {
                 vars: Arc::clone(self),

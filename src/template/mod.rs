@@ -74,8 +74,13 @@ impl Templar {
         }
     }
 
-    /// Renders a template string with `vars` (a JSON object).
+    /// Renders a template string with `vars` (a JSON object). A string marked
+    /// `!unsafe` (see [`crate::yaml::UNSAFE_PREFIX`]) is returned without its mark,
+    /// unrendered.
     pub fn render_str(&self, template: &str, vars: &Value) -> Result<String, TemplateError> {
+        if let Some(literal) = crate::yaml::strip_unsafe(template) {
+            return Ok(literal.to_string());
+        }
         if !has_jinja_syntax(template) {
             return Ok(template.to_string());
         }
@@ -170,6 +175,9 @@ impl Scope<'_> {
     }
 
     pub fn render_str(&self, template: &str) -> Result<String, TemplateError> {
+        if let Some(literal) = crate::yaml::strip_unsafe(template) {
+            return Ok(literal.to_string());
+        }
         if !has_jinja_syntax(template) {
             return Ok(template.to_string());
         }

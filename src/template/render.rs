@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::errors::{self, TemplateError};
 use super::syntax_tree;
+use crate::yaml::strip_unsafe;
 
 /// A renderer over one environment. `omit` is the placeholder whose mapping entries
 /// and list items are dropped, or `None` to keep them (inside variables).
@@ -75,6 +76,9 @@ impl Renderer<'_> {
         text: &str,
         ctx: &minijinja::Value,
     ) -> Result<Value, TemplateError> {
+        if let Some(literal) = strip_unsafe(text) {
+            return Ok(Value::String(literal.to_string()));
+        }
         // Only a string that is the expression and nothing else keeps the expression's
         // type: `"{{ x }}\n"` renders to text with its newline, as in Ansible.
         if text.trim() == text {
@@ -171,14 +175,16 @@ pub(super) fn has_jinja_syntax(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
-/// Returns whether any string inside `value` contains Jinja syntax.
+/// Returns whether any string inside `value` contains Jinja syntax or is marked
+/// `!unsafe`, because rendering is what strips that mark.
 pub(super) fn contains_template(value: &Value) -> bool {
+    let needs_rendering = |text: &str| has_jinja_syntax(text) || strip_unsafe(text).is_some();
     match value {
-        Value::String(text) => has_jinja_syntax(text),
+        Value::String(text) => needs_rendering(text),
         Value::Array(items) => items.iter().any(contains_template),
         Value::Object(entries) => entries
             .iter()
-            .any(|(key, item)| has_jinja_syntax(key) || contains_template(item)),
+            .any(|(key, item)| needs_rendering(key) || contains_template(item)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }

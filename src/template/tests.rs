@@ -1603,3 +1603,43 @@ fn error_position_after_rewritten_lookup() {
     assert_eq!(err.column, Some(32), "{err:?}");
     assert!(err.message.contains("`missing`"), "{}", err.message);
 }
+
+#[test]
+fn unsafe_strings_stay_literal() {
+    let templar = Templar::new();
+    let marked = |text: &str| format!("{}{text}", crate::yaml::UNSAFE_PREFIX);
+    let raw = marked("{{ not_a_template }}");
+
+    assert_eq!(
+        templar.render_str(&raw, &vars()),
+        Ok("{{ not_a_template }}".to_string())
+    );
+    let scope = templar.scope(TemplateVars::from_json(&vars()));
+    assert_eq!(
+        scope.render_str(&raw),
+        Ok("{{ not_a_template }}".to_string())
+    );
+
+    let args = json!({"raw": raw, "plain": marked("no braces"), "name": "{{ name }}", "list": [marked("{% x %}")]});
+    let rendered = templar.render_value(&args, &vars()).unwrap();
+    assert_eq!(
+        rendered,
+        json!({"raw": "{{ not_a_template }}", "plain": "no braces", "name": "web", "list": ["{% x %}"]})
+    );
+
+    let mut with_unsafe = vars();
+    with_unsafe["secret"] = json!(marked("p{{a}}ss"));
+    with_unsafe["nested"] = json!({"inner": marked("{{ x }}")});
+    let cases = [
+        ("{{ secret }}", "p{{a}}ss"),
+        ("{{ secret | length }}", "8"),
+        ("{{ nested.inner }}", "{{ x }}"),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(
+            templar.render_str(template, &with_unsafe).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+}
