@@ -1643,3 +1643,98 @@ fn unsafe_strings_stay_literal() {
         );
     }
 }
+
+#[test]
+fn lookup_file_search_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = dir.path().join("roles/web");
+    let playbook = dir.path().join("site");
+    for folder in [role.join("files"), playbook.join("files")] {
+        std::fs::create_dir_all(folder).unwrap();
+    }
+    std::fs::write(role.join("files/both.txt"), "role files\n").unwrap();
+    std::fs::write(role.join("role_only.txt"), "role folder\n").unwrap();
+    std::fs::write(playbook.join("files/both.txt"), "playbook files\n").unwrap();
+    std::fs::write(playbook.join("files/play.txt"), "playbook files\n").unwrap();
+    std::fs::write(playbook.join("top.txt"), "playbook folder\n").unwrap();
+    let absolute = dir.path().join("absolute.txt");
+    std::fs::write(&absolute, "absolute\n").unwrap();
+
+    let templar = Templar::new();
+    let in_role = json!({
+        "role_path": role.display().to_string(),
+        "playbook_dir": playbook.display().to_string(),
+        "absolute": absolute.display().to_string(),
+    });
+    let in_play = json!({"playbook_dir": playbook.display().to_string()});
+    let cases = [
+        (&in_role, "{{ lookup('file', 'both.txt') }}", "role files"),
+        (
+            &in_role,
+            "{{ lookup('file', 'role_only.txt') }}",
+            "role folder",
+        ),
+        (
+            &in_role,
+            "{{ lookup('file', 'play.txt') }}",
+            "playbook files",
+        ),
+        (
+            &in_role,
+            "{{ lookup('file', 'top.txt') }}",
+            "playbook folder",
+        ),
+        (&in_role, "{{ lookup('file', absolute) }}", "absolute"),
+        (
+            &in_play,
+            "{{ lookup('file', 'both.txt') }}",
+            "playbook files",
+        ),
+        (
+            &in_play,
+            "{{ lookup('file', 'missing.txt', errors='ignore') is none }}",
+            "True",
+        ),
+        (
+            &in_play,
+            "{{ lookup('file', 'missing.txt', errors='warn') is none }}",
+            "True",
+        ),
+        (
+            &in_play,
+            "{{ query('file', 'missing.txt', errors='ignore') }}",
+            "[]",
+        ),
+    ];
+    for (vars, template, expected) in cases {
+        assert_eq!(
+            templar.render_str(template, vars).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+
+    let cases = [
+        (
+            "{{ lookup('file', 'missing.txt') }}",
+            "lookup `file` cannot read `missing.txt`",
+        ),
+        ("{{ lookup('file', 'missing.txt') }}", "/site/files`"),
+        (
+            "{{ lookup('file', 'x', errors='loud') }}",
+            "invalid value `loud` for the `errors` argument",
+        ),
+        (
+            "{{ lookup('sequence', 'x', errors='ignore') }}",
+            "unknown lookup plugin `sequence`",
+        ),
+    ];
+    for (template, expected) in cases {
+        let err = templar.render_str(template, &in_play).unwrap_err();
+        assert!(
+            err.message.contains(expected),
+            "template {template:?}: {}",
+            err.message
+        );
+    }
+}
