@@ -153,7 +153,31 @@ impl Runner<'_> {
             json!({"full": "2.17.0", "major": 2, "minor": 17, "string": "2.17.0"}),
         );
         vars.insert("vpsforge_version".into(), json!(env!("CARGO_PKG_VERSION")));
+        vars.insert(
+            "ansible_managed".into(),
+            json!("Managed by vpsforge: do not edit by hand"),
+        );
+        vars.insert("hostvars".into(), self.hostvars().clone());
         vars
+    }
+
+    /// Returns `hostvars`: each inventory host's inventory and magic variables, by
+    /// host name. Facts and registered results are not in it.
+    ///
+    /// NOTE: every host's entry leaves out `groups`, which is the same for all hosts
+    /// and would make `hostvars` grow with the square of the inventory size.
+    fn hostvars(&self) -> &Value {
+        self.hostvars.get_or_init(|| {
+            let mut hostvars = Map::new();
+            for host in self.inventory.hosts_of_group("all") {
+                let mut vars = self.inventory.host_vars(&host);
+                let mut magic = self.inventory.magic_vars(&host);
+                magic.remove("groups");
+                vars.extend(magic);
+                hostvars.insert(host, Value::Object(vars));
+            }
+            Value::Object(hostvars)
+        })
     }
 
     /// Returns the host's connection, opening it on first use.

@@ -1738,3 +1738,59 @@ fn lookup_file_search_order() {
         );
     }
 }
+
+#[test]
+fn hostvars_reads_other_hosts() {
+    let mut hostvars = serde_json::Map::new();
+    for index in 0..500 {
+        let name = format!("web{index}");
+        hostvars.insert(
+            name.clone(),
+            json!({
+                "inventory_hostname": name,
+                "ansible_host": "{{ inventory_hostname }}.example.net",
+                "ports": [80, 443],
+                "site": {"root": "/srv/{{ inventory_hostname }}", "plain": index},
+            }),
+        );
+    }
+    let vars = json!({
+        "inventory_hostname": "web0",
+        "hostvars": hostvars,
+        "peer": "web7",
+    });
+    let templar = Templar::new();
+    let cases = [
+        ("{{ hostvars['web42'].ansible_host }}", "web42.example.net"),
+        ("{{ hostvars[peer].site.root }}", "/srv/web7"),
+        ("{{ hostvars.web3.site.plain }}", "3"),
+        ("{{ hostvars['web9'].ports | join(',') }}", "80,443"),
+        ("{{ hostvars | length }}", "500"),
+        (
+            "{{ hostvars[inventory_hostname].ansible_host }}",
+            "web0.example.net",
+        ),
+        (
+            "{{ hostvars['nope'].ansible_host | default('none') }}",
+            "none",
+        ),
+        ("{{ 'web499' in hostvars }}", "True"),
+    ];
+    let scope = templar.scope(TemplateVars::new(vars));
+    for (template, expected) in cases {
+        assert_eq!(
+            scope.render_str(template).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+    let err = scope
+        .render_str("{{ hostvars['web1'].missing }}")
+        .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("undefined variable `hostvars['web1'].missing`"),
+        "{}",
+        err.message
+    );
+}
