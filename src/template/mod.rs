@@ -15,6 +15,7 @@ mod errors;
 mod filters;
 mod jinja_tests;
 mod lookup;
+mod names;
 mod python;
 mod regex_cache;
 mod render;
@@ -25,8 +26,9 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Rest;
@@ -37,6 +39,7 @@ use context::Context;
 use render::{has_jinja_syntax, Renderer};
 
 pub use errors::TemplateError;
+pub use names::{NameKind, RegisteredNames, UnknownName};
 
 /// Prefix that marks a template name coming from `{% include %}` and its kin.
 const INCLUDE_MARKER: &str = "\0vpsforge-include:";
@@ -45,6 +48,15 @@ const INCLUDE_MARKER: &str = "\0vpsforge-include:";
 pub struct Templar {
     env: Arc<Environment<'static>>,
     omit: String,
+    /// The filters and tests that vpsforge registers, beside minijinja's builtins.
+    own_names: OwnNames,
+    registered: OnceLock<RegisteredNames>,
+}
+
+#[derive(Default)]
+struct OwnNames {
+    filters: BTreeSet<String>,
+    tests: BTreeSet<String>,
 }
 
 impl Default for Templar {
@@ -56,10 +68,40 @@ impl Default for Templar {
 impl Templar {
     pub fn new() -> Templar {
         let omit = omit_placeholder();
+        let mut own_names = OwnNames::default();
         Templar {
-            env: Arc::new(build_environment(&omit)),
+            env: Arc::new(build_environment(&omit, &mut own_names)),
             omit,
+            own_names,
+            registered: OnceLock::new(),
         }
+    }
+
+    /// Returns the filters, tests, functions and lookup plugins that templates can use.
+    pub fn registered_names(&self) -> &RegisteredNames {
+        self.registered.get_or_init(|| {
+            RegisteredNames::collect(&self.env, &self.own_names.filters, &self.own_names.tests)
+        })
+    }
+
+    /// Returns the filters, tests, functions and lookup plugins that `template` uses
+    /// but vpsforge lacks, or the template's syntax error.
+    pub fn unknown_names(&self, template: &str) -> Result<Vec<UnknownName>, TemplateError> {
+        let used = syntax_tree::used_names(template, self.env.syntax(), false)
+            .map_err(|err| TemplateError::from_minijinja(&err, template, 0, None))?;
+        Ok(self.registered_names().unknown(&self.env, &used))
+    }
+
+    /// Works like [`Templar::unknown_names`] for a bare expression (`when:`). An
+    /// expression wrapped in one `{{ }}` is accepted too.
+    pub fn unknown_names_in_expression(
+        &self,
+        expr: &str,
+    ) -> Result<Vec<UnknownName>, TemplateError> {
+        let (inner, offset) = render::single_expression(expr).unwrap_or((expr, 0));
+        let used = syntax_tree::used_names(inner, self.env.syntax(), true)
+            .map_err(|err| TemplateError::from_minijinja(&err, expr, offset, None))?;
+        Ok(self.registered_names().unknown(&self.env, &used))
     }
 
     /// Returns the placeholder string that the `omit` variable holds.
@@ -244,7 +286,7 @@ impl Scope<'_> {
 
 /// Builds the minijinja environment with Ansible's syntax settings, filters, tests
 /// and lookups.
-fn build_environment(omit: &str) -> Environment<'static> {
+fn build_environment(omit: &str, own_names: &mut OwnNames) -> Environment<'static> {
     let mut env = Environment::new();
     // Strict mode also rejects attribute access on an undefined parent, which Ansible
     // allows under `default` and `is defined`: the renderer rewrites those lookups
@@ -288,8 +330,8 @@ fn build_environment(omit: &str) -> Environment<'static> {
     // are common in Ansible templates.
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
 
-    filters::register(&mut env);
-    jinja_tests::register(&mut env);
+    filters::register(&mut env, &mut own_names.filters);
+    jinja_tests::register(&mut env, &mut own_names.tests);
     lookup::register(&mut env);
     env.add_global("omit", omit.to_string());
 

@@ -5,9 +5,10 @@
 //! The tree comes from minijinja's `unstable_machinery` feature, which has no
 //! semver guarantee, so this is the one file that depends on its shape.
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 
-use minijinja::machinery::ast::{CallArg, Expr, Stmt};
+use minijinja::machinery::ast::{CallArg, CallType, Expr, Stmt};
 use minijinja::machinery::{parse, parse_expr};
 use minijinja::syntax::SyntaxConfig;
 
@@ -314,4 +315,100 @@ fn span_range(expr: &Expr<'_>) -> Option<Range<usize>> {
         Expr::Map(node) => node.span(),
     };
     Some(span.start_offset as usize..span.end_offset as usize)
+}
+/// The filters, tests, functions and lookup plugins that a template uses.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UsedNames {
+    pub filters: BTreeSet<String>,
+    pub tests: BTreeSet<String>,
+    pub functions: BTreeSet<String>,
+    /// Plugin names given as a literal first argument of `lookup`, `query` or `q`.
+    pub lookups: BTreeSet<String>,
+}
+
+/// Collects the names that `text` uses, or returns the syntax error minijinja reports.
+pub(super) fn used_names(
+    text: &str,
+    syntax: &SyntaxConfig,
+    is_expression: bool,
+) -> Result<UsedNames, minijinja::Error> {
+    let mut names = UsedNames::default();
+    // Macros and variables set inside the template are called like functions.
+    let mut local = BTreeSet::new();
+    let mut collect = |expr: &Expr<'_>| match expr {
+        Expr::Filter(node) => {
+            names.filters.insert(node.name.to_string());
+        }
+        Expr::Test(node) => {
+            names.tests.insert(node.name.to_string());
+        }
+        Expr::Call(node) => {
+            if let CallType::Function(name) = node.identify_call() {
+                names.functions.insert(name.to_string());
+                if matches!(name, "lookup" | "query" | "q") {
+                    if let Some(CallArg::Pos(Expr::Const(plugin))) = node.args.first() {
+                        if let Some(plugin) = plugin.value.as_str() {
+                            names.lookups.insert(plugin.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    };
+    if is_expression {
+        let expr = parse_expr(text)?;
+        walk_expr(&expr, &mut collect);
+    } else {
+        let stmt = parse(text, "<template>", syntax.clone())?;
+        collect_local_names(&stmt, &mut local);
+        walk_stmt(&stmt, &mut collect);
+    }
+    names.functions.retain(|name| !local.contains(name));
+    Ok(names)
+}
+
+/// Collects the names of macros and of variables that `{% set %}` assigns.
+fn collect_local_names(stmt: &Stmt<'_>, local: &mut BTreeSet<String>) {
+    let mut children: Vec<&[Stmt<'_>]> = Vec::new();
+    match stmt {
+        Stmt::Template(node) => children.push(&node.children),
+        Stmt::Macro(node) => {
+            local.insert(node.name.to_string());
+            children.push(&node.body);
+        }
+        Stmt::Set(node) => {
+            if let Expr::Var(var) = &node.target {
+                local.insert(var.id.to_string());
+            }
+        }
+        Stmt::SetBlock(node) => {
+            if let Expr::Var(var) = &node.target {
+                local.insert(var.id.to_string());
+            }
+            children.push(&node.body);
+        }
+        Stmt::ForLoop(node) => {
+            children.push(&node.body);
+            children.push(&node.else_body);
+        }
+        Stmt::IfCond(node) => {
+            children.push(&node.true_body);
+            children.push(&node.false_body);
+        }
+        Stmt::WithBlock(node) => children.push(&node.body),
+        Stmt::AutoEscape(node) => children.push(&node.body),
+        Stmt::FilterBlock(node) => children.push(&node.body),
+        Stmt::Block(node) => children.push(&node.body),
+        Stmt::CallBlock(node) => {
+            local.insert("caller".to_string());
+            children.push(&node.macro_decl.body);
+        }
+        _ => {}
+    }
+    for stmts in children {
+        for child in stmts {
+            collect_local_names(child, local);
+        }
+    }
 }

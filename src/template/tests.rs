@@ -1794,3 +1794,108 @@ fn hostvars_reads_other_hosts() {
         err.message
     );
 }
+
+#[test]
+fn registered_names_match_environment() {
+    let templar = Templar::new();
+    let names = templar.registered_names();
+    for filter in [
+        "to_json",
+        "ansible.builtin.to_json",
+        "default",
+        "regex_replace",
+        "upper",
+    ] {
+        assert!(names.filters.contains(filter), "filter {filter}");
+    }
+    for test in ["changed", "version", "defined", "ansible.builtin.failed"] {
+        assert!(names.tests.contains(test), "test {test}");
+    }
+    for function in ["lookup", "query", "q", "range", "dict", "omit"] {
+        assert!(names.functions.contains(function), "function {function}");
+    }
+    assert_eq!(
+        names.lookups.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["env", "file", "vars"]
+    );
+    // Every listed filter and test renders without an "unknown" error.
+    let vars = json!({});
+    for filter in &names.filters {
+        let err = templar
+            .render_str(&format!("{{{{ none | {filter} }}}}"), &vars)
+            .err();
+        let message = err.map(|err| err.message).unwrap_or_default();
+        assert!(
+            !message.starts_with("unknown filter"),
+            "{filter}: {message}"
+        );
+    }
+}
+
+#[test]
+fn unknown_names_found() {
+    let templar = Templar::new();
+    let unknown = |kind, name: &str, suggestion: Option<&str>| UnknownName {
+        kind,
+        name: name.to_string(),
+        suggestion: suggestion.map(str::to_string),
+    };
+    let cases: Vec<(&str, Vec<UnknownName>)> = vec![
+        (
+            "{{ x | to_jsn }}",
+            vec![unknown(NameKind::Filter, "to_jsn", Some("to_json"))],
+        ),
+        ("{{ x | to_json | upper }}", vec![]),
+        (
+            "{% if x is chnged %}a{% endif %}",
+            vec![unknown(NameKind::Test, "chnged", Some("changed"))],
+        ),
+        (
+            "{{ lookup('sequence', 'start=1') }}",
+            vec![unknown(NameKind::Lookup, "sequence", None)],
+        ),
+        ("{{ query('ansible.builtin.file', 'x') }}", vec![]),
+        (
+            "{{ lookup('fiel', 'x') }}",
+            vec![unknown(NameKind::Lookup, "fiel", Some("file"))],
+        ),
+        (
+            "{{ rnage(3) }}",
+            vec![unknown(NameKind::Function, "rnage", Some("range"))],
+        ),
+        (
+            "{% macro m() %}{{ caller() }}{% endmacro %}{{ m() }}",
+            vec![],
+        ),
+        (
+            "{% set f = 1 %}{% for i in range(3) %}{{ loop.cycle('a', 'b') }}{% endfor %}",
+            vec![],
+        ),
+        (
+            "{{ x | default('a') | ansible.builtin.regex_replace('a', 'b') }}",
+            vec![],
+        ),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(
+            templar.unknown_names(template),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+
+    assert_eq!(
+        templar.unknown_names_in_expression("x is succeded and y | bool"),
+        Ok(vec![unknown(NameKind::Test, "succeded", Some("succeeded"))])
+    );
+    assert_eq!(
+        templar.unknown_names_in_expression("{{ x | int }}"),
+        Ok(vec![])
+    );
+    let err = templar.unknown_names("line\n{{ x | }}").unwrap_err();
+    assert_eq!(err.line, Some(2), "{err:?}");
+    assert_eq!(
+        unknown(NameKind::Filter, "to_jsn", None).message(),
+        "unknown filter `to_jsn`: check its spelling; vpsforge implements only part of Ansible's filters"
+    );
+}
