@@ -113,7 +113,7 @@ pub struct RegisteredNames {
     pub lookups: BTreeSet<String>,
 }
 
-/// What kind of name a template uses.
+/// The kind of a name that a template uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
     Filter,

@@ -170,7 +170,7 @@ fn walk_expr<'a>(expr: &Expr<'a>, visit: &mut dyn FnMut(&Expr<'a>)) {
     }
 }
 
-/// A template rewritten so that guarded lookups cannot fail, with the edits made,
+/// A template whose guarded lookups no longer fail on an undefined parent, with the edits,
 /// to map error positions back to the text the user wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Rewrite {
