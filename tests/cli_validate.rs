@@ -111,3 +111,23 @@ fn validate_accepts_known_names_and_templates() {
     assert_eq!(stdout(&output), "ok: 1 playbook, 1 play, 2 tasks checked\n");
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn validate_checks_assert_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "site.yaml",
+        "- hosts: all\n  tasks:\n    - assert:\n        that:\n          - x is defined\n          - x is chnged\n    - assert:\n        that: \"y | boool\"\n",
+    );
+
+    let output = vpsforge(dir.path(), &["validate", "site.yaml"]);
+
+    assert_eq!(
+        stderr(&output),
+        "error: unknown test `chnged`: check its spelling; vpsforge implements only part of Ansible's tests\n  --> site.yaml:6:13\n  |\n6 |           - x is chnged\n  |             ^\n  = help: did you mean `changed`?\n\n\
+error: unknown filter `boool`: check its spelling; vpsforge implements only part of Ansible's filters\n  --> site.yaml:8:15\n  |\n8 |         that: \"y | boool\"\n  |               ^\n  = help: did you mean `bool`?\n\n\
+2 errors found; no host was contacted\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}

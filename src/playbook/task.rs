@@ -12,8 +12,8 @@ use super::keywords::{
 use super::kv::parse_kv;
 use super::load::{Loader, Scope};
 use super::syntax::{
-    check_node, check_template, check_template_file, is_single_expression, is_template,
-    value_has_template,
+    check_expression, check_node, check_template, check_template_file, is_single_expression,
+    is_template, value_has_template,
 };
 use super::{Condition, LoopConversion, MetaAction, Task, TaskKind};
 use crate::diagnostic::{did_you_mean, Diagnostic, Span};
@@ -138,6 +138,9 @@ impl Loader<'_> {
                 };
                 let task = build_task(&keywords, &merged, kind, &node.span);
                 self.check_template_source(&task);
+                if spec.name == "assert" {
+                    self.check_assert_conditions(keywords.args.unwrap_or(action_value));
+                }
                 vec![task]
             }
             ActionKey::Meta => {
@@ -589,6 +592,26 @@ impl Loader<'_> {
                 "arguments of `{written_as}` must be a mapping or a `key=value` string, not {}",
                 node.kind()
             ))),
+        }
+    }
+
+    /// Checks the conditions of an `assert` task, which are expressions without braces
+    /// and so escape the template check of other arguments.
+    fn check_assert_conditions(&mut self, args: &Node) {
+        let Some(that) = args.get("that") else {
+            return;
+        };
+        let conditions = match &that.value {
+            NodeValue::Seq(items) => items.iter().collect(),
+            _ => vec![that],
+        };
+        for condition in conditions {
+            if condition.is_unsafe() {
+                continue;
+            }
+            if let Some(expr) = condition.as_str() {
+                self.errors.extend(check_expression(expr, &condition.span));
+            }
         }
     }
 
