@@ -157,6 +157,9 @@ impl Runner<'_> {
             "ansible_managed".into(),
             json!("Managed by vpsforge: do not edit by hand"),
         );
+        // NOTE: this deep-copies `hostvars` into the variables of every task on every
+        // host, because task variables are one owned JSON map. Templates then read it
+        // as views without converting it whole.
         vars.insert("hostvars".into(), self.hostvars().clone());
         vars
     }

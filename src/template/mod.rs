@@ -1,7 +1,8 @@
 //! Jinja templating and expressions, with Ansible's filters and tests.
 //!
 //! Built on minijinja with strict undefined behaviour: a missing variable is an
-//! error that names it, never an empty string. The syntax settings are those of
+//! error that names it, never an empty string. As in Ansible, `default` and
+//! `is defined` also accept a lookup on a missing parent (`missing.attr`). The syntax settings are those of
 //! Ansible's `template` module (`trim_blocks` on, `lstrip_blocks` off, the final
 //! newline kept), and they apply to task arguments as well, as in Ansible.
 //!
