@@ -640,6 +640,9 @@ impl Loader<'_> {
             .find(|(name, _)| name == "src")
             .map_or(&task.span, |(_, span)| span);
 
+        // NOTE: for a play from `import_playbook`, this searches beside the imported
+        // file, as Ansible does, while the executor searches beside the playbook
+        // given on the command line.
         let relative = Path::new(src);
         let candidates: Vec<PathBuf> = if relative.is_absolute() {
             vec![relative.to_path_buf()]
