@@ -11,11 +11,15 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan, Tag};
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
 
-/// Prefix of a string that YAML tagged `!unsafe`, which templates never render.
+/// Prefix of a string that YAML tagged `!unsafe` and that contains Jinja syntax,
+/// which templates never render.
 ///
 /// The character is in Unicode's private use area, and the loader rejects it in
 /// any other string, so user data cannot carry the mark by accident. The mark stays
 /// in [`Node::to_json`], and the template layer strips it instead of rendering.
+///
+/// NOTE: code that reads a variable without rendering it (connection passwords)
+/// sees the mark too, so it must call [`strip_unsafe`].
 pub const UNSAFE_PREFIX: char = '\u{10FFFD}';
 
 /// Returns the text of a string tagged `!unsafe` without its mark, or `None` for
@@ -336,7 +340,13 @@ fn resolve_scalar(
     if let Some(tag) = tag {
         let name = format!("{}{}", tag.handle, tag.suffix);
         return match name.as_str() {
-            "!unsafe" => Ok(NodeValue::String(format!("{UNSAFE_PREFIX}{value}"))),
+            // Only text that a template would change needs the mark, so plain unsafe
+            // values such as passwords stay exactly as written for code that reads
+            // them without rendering.
+            "!unsafe" if crate::template::has_jinja_syntax(value) => {
+                Ok(NodeValue::String(format!("{UNSAFE_PREFIX}{value}")))
+            }
+            "!unsafe" => Ok(NodeValue::String(value.to_string())),
             "!!str" | "tag:yaml.org,2002:str" => Ok(NodeValue::String(value.to_string())),
             "!vault" => Err(
                 Diagnostic::at(span, "`!vault` values are not supported").with_help(
@@ -508,6 +518,9 @@ mod tests {
         let text = json["raw"].as_str().unwrap();
         assert_eq!(strip_unsafe(text), Some("{{ not_a_template }}"));
         assert!(!node.get("plain").unwrap().is_unsafe());
+
+        let node = load("password: !unsafe \"s3cr%t\"\n").unwrap();
+        assert_eq!(node.to_json()["password"], serde_json::json!("s3cr%t"));
         assert_eq!(strip_unsafe(json["plain"].as_str().unwrap()), None);
     }
 

@@ -37,7 +37,9 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use context::Context;
-use render::{has_jinja_syntax, Renderer};
+use render::Renderer;
+
+pub use render::has_jinja_syntax;
 
 pub use errors::TemplateError;
 pub use names::{NameKind, RegisteredNames, UnknownName};

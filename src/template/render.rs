@@ -171,7 +171,8 @@ impl Renderer<'_> {
     }
 }
 
-pub(super) fn has_jinja_syntax(text: &str) -> bool {
+/// Returns whether `text` contains a Jinja variable, statement or comment.
+pub fn has_jinja_syntax(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
