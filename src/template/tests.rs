@@ -1754,6 +1754,12 @@ fn hostvars_reads_other_hosts() {
             }),
         );
     }
+    // A value that fails to render shows that other hosts' values are converted
+    // only when a template reaches them.
+    hostvars.insert(
+        "broken".to_string(),
+        json!({"ansible_host": "{{ no_such_variable }}"}),
+    );
     let vars = json!({
         "inventory_hostname": "web0",
         "hostvars": hostvars,
@@ -1765,7 +1771,7 @@ fn hostvars_reads_other_hosts() {
         ("{{ hostvars[peer].site.root }}", "/srv/web7"),
         ("{{ hostvars.web3.site.plain }}", "3"),
         ("{{ hostvars['web9'].ports | join(',') }}", "80,443"),
-        ("{{ hostvars | length }}", "500"),
+        ("{{ hostvars | length }}", "501"),
         (
             "{{ hostvars[inventory_hostname].ansible_host }}",
             "web0.example.net",
@@ -1784,6 +1790,13 @@ fn hostvars_reads_other_hosts() {
             "template {template:?}"
         );
     }
+    let err = scope
+        .render_str("{{ hostvars.broken.ansible_host }}")
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "failed to render variable `hostvars.broken.ansible_host`: undefined variable `no_such_variable`: define it, or give it a value with `no_such_variable | default(...)`"
+    );
     let err = scope
         .render_str("{{ hostvars['web1'].missing }}")
         .unwrap_err();
