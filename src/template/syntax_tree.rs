@@ -197,8 +197,8 @@ impl Rewrite {
     }
 }
 
-/// Rewrites every lookup chain that Ansible lets fail silently, the subject of a
-/// `default` filter or a `defined`/`undefined` test, into a call of [`CHAIN_FUNCTION`].
+/// Rewrites every lookup chain whose undefined parent Ansible tolerates (the subject
+/// of a `default` filter or a `defined`/`undefined` test) into a call of [`CHAIN_FUNCTION`].
 ///
 /// minijinja's strict mode fails on `missing.attr` before `default` runs, while
 /// Ansible's undefined values chain. Rewriting only these subjects keeps every other
