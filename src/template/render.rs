@@ -23,8 +23,9 @@ impl Renderer<'_> {
         ctx: &minijinja::Value,
     ) -> Result<String, TemplateError> {
         let rewrite = syntax_tree::rewrite_guarded(text, self.env.syntax(), false);
-        let convert =
-            |err: minijinja::Error| TemplateError::from_minijinja(&err, text, 0, rewrite.as_ref());
+        let convert = |err: minijinja::Error| {
+            TemplateError::from_minijinja(&err, text, 0, rewrite.as_deref())
+        };
         let compiled = self
             .env
             .get_template(
@@ -125,7 +126,7 @@ impl Renderer<'_> {
     ) -> Result<minijinja::Value, TemplateError> {
         let rewrite = syntax_tree::rewrite_guarded(expr, self.env.syntax(), true);
         let convert = |err: minijinja::Error| {
-            TemplateError::from_minijinja(&err, source, offset, rewrite.as_ref())
+            TemplateError::from_minijinja(&err, source, offset, rewrite.as_deref())
         };
         let compiled = self
             .env

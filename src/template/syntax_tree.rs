@@ -5,8 +5,9 @@
 //! The tree comes from minijinja's `unstable_machinery` feature, which has no
 //! semver guarantee, so this is the one file that depends on its shape.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use minijinja::machinery::ast::{CallArg, CallType, Expr, Stmt};
 use minijinja::machinery::{parse, parse_expr};
@@ -207,10 +208,28 @@ pub(super) fn rewrite_guarded(
     text: &str,
     syntax: &SyntaxConfig,
     is_expression: bool,
-) -> Option<Rewrite> {
+) -> Option<Arc<Rewrite>> {
     if !(text.contains("default") || text.contains("defined") || text.contains("d(")) {
         return None;
     }
+    // Every environment of the process uses the same syntax settings, so the text
+    // alone identifies the result. Like minijinja's template cache, this keeps
+    // every distinct template of the run.
+    static CACHE: LazyLock<Mutex<RewriteCache>> = LazyLock::new(Mutex::default);
+    let key = (text.to_string(), is_expression);
+    if let Some(cached) = CACHE.lock().ok()?.get(&key) {
+        return cached.clone();
+    }
+    let rewrite = rewrite_uncached(text, syntax, is_expression).map(Arc::new);
+    if let Ok(mut cache) = CACHE.lock() {
+        cache.insert(key, rewrite.clone());
+    }
+    rewrite
+}
+
+type RewriteCache = HashMap<(String, bool), Option<Arc<Rewrite>>>;
+
+fn rewrite_uncached(text: &str, syntax: &SyntaxConfig, is_expression: bool) -> Option<Rewrite> {
     let mut chains = Vec::new();
     let mut collect = |expr: &Expr<'_>| {
         let subject = match expr {
