@@ -11,6 +11,23 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan, Tag};
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
 
+/// Prefix of a string that YAML tagged `!unsafe` and that contains Jinja syntax,
+/// which templates never render.
+///
+/// The character is in Unicode's private use area, and the loader rejects it in
+/// any other string, so user data cannot carry the mark by accident. The mark stays
+/// in [`Node::to_json`], and the template layer strips it instead of rendering.
+///
+/// Code that reads a variable without rendering it (the executor's connection and
+/// become settings) sees the mark too, so it calls [`strip_unsafe`].
+pub const UNSAFE_PREFIX: char = '\u{10FFFD}';
+
+/// Returns the text of a string tagged `!unsafe` without its mark, or `None` for
+/// any other string.
+pub fn strip_unsafe(text: &str) -> Option<&str> {
+    text.strip_prefix(UNSAFE_PREFIX)
+}
+
 #[derive(Debug, Clone)]
 pub struct Node {
     pub value: NodeValue,
@@ -30,11 +47,17 @@ pub enum NodeValue {
 }
 
 impl Node {
+    /// Returns the text of a string node, without the mark of an `!unsafe` string.
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
-            NodeValue::String(s) => Some(s),
+            NodeValue::String(s) => Some(strip_unsafe(s).unwrap_or(s)),
             _ => None,
         }
+    }
+
+    /// Returns whether the node is a string tagged `!unsafe`.
+    pub fn is_unsafe(&self) -> bool {
+        matches!(&self.value, NodeValue::String(s) if s.starts_with(UNSAFE_PREFIX))
     }
 
     pub fn as_map(&self) -> Option<&[(Node, Node)]> {
@@ -72,7 +95,8 @@ impl Node {
         }
     }
 
-    /// Converts the tree to JSON, dropping locations. Non-string map keys become strings.
+    /// Converts the tree to JSON, dropping locations. Non-string map keys become strings,
+    /// and `!unsafe` strings keep their [`UNSAFE_PREFIX`].
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;
         match &self.value {
@@ -100,7 +124,7 @@ impl Node {
             NodeValue::Bool(b) => b.to_string(),
             NodeValue::Int(i) => i.to_string(),
             NodeValue::Float(f) => f.to_string(),
-            NodeValue::String(s) => s.clone(),
+            NodeValue::String(s) => strip_unsafe(s).unwrap_or(s).to_string(),
             NodeValue::Seq(_) | NodeValue::Map(_) => self.to_json().to_string(),
         }
     }
@@ -306,12 +330,24 @@ fn resolve_scalar(
     tag: Option<&Tag>,
     span: &Span,
 ) -> Result<NodeValue, Diagnostic> {
+    if value.contains(UNSAFE_PREFIX) {
+        return Err(Diagnostic::at(
+            span,
+            "string contains the character U+10FFFD, which vpsforge reserves to mark `!unsafe` strings",
+        )
+        .with_help("remove the character from the file"));
+    }
     if let Some(tag) = tag {
         let name = format!("{}{}", tag.handle, tag.suffix);
         return match name.as_str() {
-            "!!str" | "tag:yaml.org,2002:str" | "!unsafe" => {
-                Ok(NodeValue::String(value.to_string()))
+            // Only text that a template would change needs the mark, so plain unsafe
+            // values such as passwords stay exactly as written for code that reads
+            // them without rendering.
+            "!unsafe" if crate::template::has_jinja_syntax(value) => {
+                Ok(NodeValue::String(format!("{UNSAFE_PREFIX}{value}")))
             }
+            "!unsafe" => Ok(NodeValue::String(value.to_string())),
+            "!!str" | "tag:yaml.org,2002:str" => Ok(NodeValue::String(value.to_string())),
             "!vault" => Err(
                 Diagnostic::at(span, "`!vault` values are not supported").with_help(
                     "pass the secret with `-e @secrets.yaml` from a file you decrypt yourself",
@@ -469,6 +505,39 @@ mod tests {
             load("# only a comment\n").unwrap().value,
             NodeValue::Null
         ));
+    }
+
+    #[test]
+    fn unsafe_tag_marks_string() {
+        let node = load("raw: !unsafe \"{{ not_a_template }}\"\nplain: \"{{ x }}\"\n").unwrap();
+        let raw = node.get("raw").unwrap();
+        assert!(raw.is_unsafe());
+        assert_eq!(raw.as_str(), Some("{{ not_a_template }}"));
+        assert_eq!(raw.scalar_string(), "{{ not_a_template }}");
+        let json = node.to_json();
+        let text = json["raw"].as_str().unwrap();
+        assert_eq!(strip_unsafe(text), Some("{{ not_a_template }}"));
+        assert!(!node.get("plain").unwrap().is_unsafe());
+
+        let node = load("password: !unsafe \"s3cr%t\"\n").unwrap();
+        assert_eq!(node.to_json()["password"], serde_json::json!("s3cr%t"));
+        assert_eq!(strip_unsafe(json["plain"].as_str().unwrap()), None);
+    }
+
+    #[test]
+    fn unsafe_mark_rejected_in_input() {
+        for text in [
+            "a: \"\u{10FFFD}{{ x }}\"\n",
+            "a: !unsafe \"\u{10FFFD}x\"\n",
+            "\u{10FFFD}: 1\n",
+        ] {
+            let error = load(text).unwrap_err();
+            assert!(
+                error.message.contains("U+10FFFD"),
+                "{text:?}: {}",
+                error.message
+            );
+        }
     }
 
     #[test]

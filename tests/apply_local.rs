@@ -501,3 +501,40 @@ fn usage_error_exits_with_one() {
         "2 would read as `changed` under --detailed-exitcode"
     );
 }
+
+#[test]
+fn template_gaps_end_to_end() {
+    let project = Project::new(&["one", "two"]);
+    std::fs::create_dir_all(project.path().join("files")).unwrap();
+    std::fs::write(project.path().join("files/motd.txt"), "from files\n").unwrap();
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: "{{ root }}/out.txt"
+        content: |
+          peer={{ hostvars['two'].root }}
+          peer_name={{ hostvars['two'].inventory_hostname }}
+          managed={{ ansible_managed }}
+          motd={{ lookup('file', 'motd.txt') }}
+          raw={{ raw }}
+          fallback={{ nope.attr | default('A') }}
+      vars:
+        raw: !unsafe "{{ not_a_template }}"
+    - debug:
+        msg: unreached
+      when: nope.attr is defined
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let written = std::fs::read_to_string(project.root("one").join("out.txt")).unwrap();
+    let expected = format!(
+        "peer={}\npeer_name=two\nmanaged=Managed by vpsforge: do not edit by hand\nmotd=from files\nraw={{{{ not_a_template }}}}\nfallback=A\n",
+        project.root("two").display()
+    );
+    assert_eq!(written, expected);
+    assert_eq!(run.recap("one", "skipped"), 1);
+}

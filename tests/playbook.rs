@@ -790,3 +790,28 @@ fn condition_and_hosts_errors() {
         "error: `hosts` is empty\n  --> site.yml:1:10\n  |\n1 | - hosts: \"\"\n  |          ^\n  = help: use `all` or the name of an inventory group\n\nerror: invalid template syntax: unexpected `}`, expected `:`\n  --> site.yml:4:19\n  |\n4 |       when: \"{{ x }} == 1\"\n  |                   ^\n  = help: a condition is already an expression: write `x == 1`, not `{{ x }} == 1`\n"
     );
 }
+
+#[test]
+fn unsafe_strings_skip_template_check() {
+    let (_dir, playbook) = load_ok(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - debug:\n        msg: !unsafe \"{{ not closed\"\n",
+    )]);
+    let tasks = &playbook.plays[0]
+        .sections
+        .iter()
+        .find(|s| !s.tasks.is_empty())
+        .expect("a section with tasks")
+        .tasks;
+    let task = &tasks[0];
+    let (_, args) = module_args(task);
+    let msg = args["msg"].as_str().expect("msg is a string");
+    assert_eq!(vpsforge::yaml::strip_unsafe(msg), Some("{{ not closed"));
+
+    let report = load_error(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ not closed\"\n",
+    )]);
+    assert!(report.contains("invalid template syntax"), "{report}");
+    assert!(report.contains("site.yml:4:22"), "{report}");
+}

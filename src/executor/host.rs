@@ -153,7 +153,34 @@ impl Runner<'_> {
             json!({"full": "2.17.0", "major": 2, "minor": 17, "string": "2.17.0"}),
         );
         vars.insert("vpsforge_version".into(), json!(env!("CARGO_PKG_VERSION")));
+        vars.insert(
+            "ansible_managed".into(),
+            json!("Managed by vpsforge: do not edit by hand"),
+        );
+        // NOTE: this deep-copies `hostvars` into the variables of every task on every
+        // host, because task variables are one owned JSON map. Templates then read it
+        // as views without converting it whole.
+        vars.insert("hostvars".into(), self.hostvars().clone());
         vars
+    }
+
+    /// Returns `hostvars`: each inventory host's inventory and magic variables, by
+    /// host name. Facts and registered results are not in it.
+    ///
+    /// NOTE: every host's entry leaves out `groups`, which is the same for all hosts
+    /// and would make `hostvars` grow with the square of the inventory size.
+    fn hostvars(&self) -> &Value {
+        self.hostvars.get_or_init(|| {
+            let mut hostvars = Map::new();
+            for host in self.inventory.hosts_of_group("all") {
+                let mut vars = self.inventory.host_vars(&host);
+                let mut magic = self.inventory.magic_vars(&host);
+                magic.remove("groups");
+                vars.extend(magic);
+                hostvars.insert(host, Value::Object(vars));
+            }
+            Value::Object(hostvars)
+        })
     }
 
     /// Returns the host's connection, opening it on first use.
@@ -202,7 +229,10 @@ impl Runner<'_> {
         context: &PlayContext<'_>,
     ) -> ConnectOptions {
         let text = |key: &str| match vars.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            // Connection values are used as written, so an `!unsafe` mark is only removed.
+            Some(Value::String(s)) if !s.is_empty() => {
+                Some(crate::yaml::strip_unsafe(s).unwrap_or(s).to_string())
+            }
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
@@ -283,6 +313,7 @@ impl Runner<'_> {
             ]
             .iter()
             .find_map(|key| vars.get(*key).and_then(Value::as_str))
+            .map(|p| crate::yaml::strip_unsafe(p).unwrap_or(p))
             .map(|p| {
                 self.redactor.add(p);
                 Secret::new(p)

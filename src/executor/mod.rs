@@ -101,6 +101,7 @@ pub async fn run(
         redactor,
         templar: Templar::new(),
         forks: Arc::new(Semaphore::new(options.forks.max(1))),
+        hostvars: std::sync::OnceLock::new(),
     };
     if let Some(password) = &options.become_password {
         runner.redactor.add(password.expose());
@@ -138,6 +139,8 @@ struct Runner<'a> {
     redactor: Arc<Redactor>,
     templar: Templar,
     forks: Arc<Semaphore>,
+    /// The `hostvars` variable, built from the inventory on first use.
+    hostvars: std::sync::OnceLock<Value>,
 }
 
 /// State shared by the tasks of one play.

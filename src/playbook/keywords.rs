@@ -230,8 +230,9 @@ pub(super) fn conditions(
                 continue;
             }
         };
-        if let Some(error) = check_expression(&expr, &item.span) {
-            errors.push(error);
+        let expression_errors = check_expression(&expr, &item.span);
+        if !expression_errors.is_empty() {
+            errors.extend(expression_errors);
             continue;
         }
         conditions.push(Condition {

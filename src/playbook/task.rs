@@ -12,7 +12,8 @@ use super::keywords::{
 use super::kv::parse_kv;
 use super::load::{Loader, Scope};
 use super::syntax::{
-    check_node, check_template, is_single_expression, is_template, value_has_template,
+    check_expression, check_node, check_template, check_template_file, is_single_expression,
+    is_template, value_has_template,
 };
 use super::{Condition, LoopConversion, MetaAction, Task, TaskKind};
 use crate::diagnostic::{did_you_mean, Diagnostic, Span};
@@ -135,7 +136,12 @@ impl Loader<'_> {
                     args,
                     arg_spans,
                 };
-                vec![build_task(&keywords, &merged, kind, &node.span)]
+                let task = build_task(&keywords, &merged, kind, &node.span);
+                self.check_template_source(&task);
+                if spec.name == "assert" {
+                    self.check_assert_conditions(keywords.args.unwrap_or(action_value));
+                }
+                vec![task]
             }
             ActionKey::Meta => {
                 let Some(meta) = self.meta_action(action_value) else {
@@ -586,6 +592,79 @@ impl Loader<'_> {
                 "arguments of `{written_as}` must be a mapping or a `key=value` string, not {}",
                 node.kind()
             ))),
+        }
+    }
+
+    /// Checks the conditions of an `assert` task, which are expressions without braces
+    /// and so escape the template check of other arguments.
+    fn check_assert_conditions(&mut self, args: &Node) {
+        let Some(that) = args.get("that") else {
+            return;
+        };
+        let conditions = match &that.value {
+            NodeValue::Seq(items) => items.iter().collect(),
+            _ => vec![that],
+        };
+        for condition in conditions {
+            if condition.is_unsafe() {
+                continue;
+            }
+            if let Some(expr) = condition.as_str() {
+                self.errors.extend(check_expression(expr, &condition.span));
+            }
+        }
+    }
+
+    /// Checks the file that a `template` task with a literal `src` renders: it must
+    /// exist in one of the folders the executor searches, and compile.
+    fn check_template_source(&mut self, task: &Task) {
+        let TaskKind::Action {
+            module,
+            args,
+            arg_spans,
+        } = &task.kind
+        else {
+            return;
+        };
+        if module.name != "template" {
+            return;
+        }
+        let Some(src) = args.get("src").and_then(Value::as_str) else {
+            return;
+        };
+        if is_template(src) || crate::yaml::strip_unsafe(src).is_some() {
+            return;
+        }
+        let span = arg_spans
+            .iter()
+            .find(|(name, _)| name == "src")
+            .map_or(&task.span, |(_, span)| span);
+
+        // NOTE: for a play from `import_playbook`, this searches beside the imported
+        // file, as Ansible does, while the executor searches beside the playbook
+        // given on the command line.
+        let relative = Path::new(src);
+        let candidates: Vec<PathBuf> = if relative.is_absolute() {
+            vec![relative.to_path_buf()]
+        } else {
+            task.search_paths("templates", &self.play.playbook_dir)
+                .into_iter()
+                .map(|folder| folder.join(relative))
+                .collect()
+        };
+        let Some(path) = candidates.iter().find(|path| path.is_file()) else {
+            self.errors.push(
+                Diagnostic::at(span, format!("template source `{src}` not found"))
+                    .with_help(format!("looked in {}", list_paths(&candidates))),
+            );
+            return;
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.errors.extend(check_template_file(path, &text)),
+            Err(err) => self.errors.push(Diagnostic::at(
+                span,
+                format!("cannot read template source `{}`: {err}", path.display()),
+            )),
         }
     }
 

@@ -7,7 +7,7 @@
 //! converts the value it reaches.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 use minijinja::Environment;
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::errors::TemplateError;
 use super::render::{has_jinja_syntax, Renderer};
+use crate::yaml::strip_unsafe;
 
 /// The context of one render call.
 pub(super) struct Context {
@@ -27,11 +28,7 @@ impl Context {
         vars: Arc<serde_json::Map<String, Value>>,
     ) -> Context {
         Context {
-            vars: Arc::new(LazyVars {
-                env: Arc::clone(env),
-                vars,
-                state: Mutex::new(LookupState::default()),
-            }),
+            vars: Arc::new(LazyVars::new(Arc::clone(env), vars)),
         }
     }
 
@@ -124,6 +121,23 @@ impl VarPath {
         key
     }
 
+    /// Splits `hostvars.web1.x.y` into the host name and the path `x.y` inside it.
+    fn split_host(&self) -> Option<(String, VarPath)> {
+        if self.top != HOSTVARS {
+            return None;
+        }
+        let (Segment::Key(host), Segment::Key(top)) =
+            (self.segments.first()?, self.segments.get(1)?)
+        else {
+            return None;
+        };
+        let inner = VarPath {
+            top: top.clone(),
+            segments: self.segments[2..].to_vec(),
+        };
+        Some((host.clone(), inner))
+    }
+
     /// Returns the path as a template would write it (`settings.root`, `ports[0]`).
     fn display(&self) -> String {
         let mut name = self.top.clone();
@@ -141,20 +155,32 @@ impl VarPath {
 }
 
 impl LookupState {
-    fn record_failure(&mut self, path: &VarPath, error: TemplateError) {
+    fn record_named_failure(&mut self, path: &VarPath, name: String, error: TemplateError) {
         self.failed.insert(path.cache_key());
         self.failure.get_or_insert(Failure {
             top: path.top.clone(),
-            name: path.display(),
+            name,
             error,
         });
     }
 }
 
+/// The variable that maps each inventory host name to that host's variables.
+const HOSTVARS: &str = "hostvars";
+
 struct LazyVars {
     env: Arc<Environment<'static>>,
     vars: Arc<serde_json::Map<String, Value>>,
     state: Mutex<LookupState>,
+    /// The variables of other hosts, by host name, for rendering the templates
+    /// inside `hostvars[host]` with that host's variables, as Ansible does.
+    other_hosts: Mutex<HashMap<String, Arc<LazyVars>>>,
+    /// For the variables of another host, the context whose `hostvars` and `groups`
+    /// they see, because those two are the same on every host.
+    /// It is weak because that context owns this one in `other_hosts`.
+    shared: Option<Weak<LazyVars>>,
+    /// The path prefix (`hostvars.web1.`) that names these variables in error messages.
+    prefix: String,
 }
 
 impl std::fmt::Debug for LazyVars {
@@ -166,6 +192,38 @@ impl std::fmt::Debug for LazyVars {
 }
 
 impl LazyVars {
+    fn new(env: Arc<Environment<'static>>, vars: Arc<serde_json::Map<String, Value>>) -> LazyVars {
+        LazyVars {
+            env,
+            vars,
+            state: Mutex::new(LookupState::default()),
+            other_hosts: Mutex::new(HashMap::new()),
+            shared: None,
+            prefix: String::new(),
+        }
+    }
+
+    /// Returns `path` as a template of the shared context would write it.
+    fn display(&self, path: &VarPath) -> String {
+        format!("{}{}", self.prefix, path.display())
+    }
+
+    /// Returns the variables of `host` from `hostvars`, built on first use. Only
+    /// that host's mapping is copied, once per render call.
+    fn host_context(self: &Arc<Self>, host: &str) -> Option<Arc<LazyVars>> {
+        let mut other_hosts = self.other_hosts.lock().ok()?;
+        if let Some(context) = other_hosts.get(host) {
+            return Some(Arc::clone(context));
+        }
+        let vars = self.vars.get(HOSTVARS)?.get(host)?.as_object()?.clone();
+        let mut context = LazyVars::new(Arc::clone(&self.env), Arc::new(vars));
+        context.shared = Some(Arc::downgrade(self));
+        context.prefix = format!("{HOSTVARS}.{host}.");
+        let context = Arc::new(context);
+        other_hosts.insert(host.to_string(), Arc::clone(&context));
+        Some(context)
+    }
+
     /// Returns the JSON value at `path`.
     fn find(&self, path: &VarPath) -> Option<&Value> {
         let mut node = self.vars.get(&path.top)?;
@@ -182,14 +240,49 @@ impl LazyVars {
     /// Converts the value at `path` for a template: scalars directly, lists and
     /// mappings as views, and strings with templates by rendering them.
     fn lookup(self: &Arc<Self>, path: VarPath) -> Option<minijinja::Value> {
+        if let Some(shared) = &self.shared {
+            if matches!(path.top.as_str(), HOSTVARS | "groups")
+                && !self.vars.contains_key(&path.top)
+            {
+                return shared.upgrade()?.lookup(path);
+            }
+        }
         let raw = self.find(&path)?;
         match raw {
-            Value::String(text) if has_jinja_syntax(text) => self.render(path, raw),
+            Value::String(text) if strip_unsafe(text).is_some() => {
+                strip_unsafe(text).map(minijinja::Value::from)
+            }
+            Value::String(text) if has_jinja_syntax(text) => match path.split_host() {
+                Some((host, inner)) => {
+                    let context = self.host_context(&host)?;
+                    let value = context.lookup(inner);
+                    if value.is_none() {
+                        self.adopt_failure(&context, &path);
+                    }
+                    value
+                }
+                None => self.render(path, raw),
+            },
             Value::Object(_) | Value::Array(_) => Some(minijinja::Value::from_object(JsonView {
                 vars: Arc::clone(self),
                 path,
             })),
             _ => Some(minijinja::Value::from(Serde(raw))),
+        }
+    }
+
+    /// Records the failure of `context`, the variables of another host, as the failure
+    /// of `path` here, so that [`Context::explain`] can report it.
+    fn adopt_failure(&self, context: &LazyVars, path: &VarPath) {
+        let failure = match context.state.lock() {
+            Ok(state) => state
+                .failure
+                .as_ref()
+                .map(|failure| (failure.name.clone(), failure.error.clone())),
+            Err(_) => None,
+        };
+        if let (Some((name, error)), Ok(mut state)) = (failure, self.state.lock()) {
+            state.record_named_failure(path, name, error);
         }
     }
 
@@ -207,9 +300,9 @@ impl LazyVars {
             if !state.rendering.insert(key.clone()) {
                 let err = TemplateError::new(format!(
                     "variable `{}` refers to itself: break the cycle in its definition",
-                    path.display()
+                    self.display(&path)
                 ));
-                state.record_failure(&path, err);
+                state.record_named_failure(&path, self.display(&path), err);
                 return None;
             }
         }
@@ -232,7 +325,7 @@ impl LazyVars {
                 Some(value)
             }
             Err(err) => {
-                state.record_failure(&path, err);
+                state.record_named_failure(&path, self.display(&path), err);
                 None
             }
         }

@@ -5,6 +5,8 @@ use std::ops::Range;
 
 use minijinja::ErrorKind;
 
+use super::syntax_tree::Rewrite;
+
 /// A template or expression error, with the line and column inside the template when known.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -38,14 +40,22 @@ impl TemplateError {
 
     /// Converts a minijinja error raised while rendering `source`. `offset` is where
     /// the compiled text starts inside `source`, for expressions cut out of a string.
+    ///
+    /// When the renderer compiled `rewrite`, the rewritten form of `source`, error
+    /// positions are mapped back into `source`.
     pub(super) fn from_minijinja(
         err: &minijinja::Error,
         source: &str,
         offset: usize,
+        rewrite: Option<&Rewrite>,
     ) -> TemplateError {
+        let original = |position: usize| match rewrite {
+            Some(rewrite) => rewrite.original_offset(position),
+            None => position,
+        };
         let range = err
             .range()
-            .map(|range| range.start + offset..range.end + offset)
+            .map(|range| original(range.start) + offset..original(range.end) + offset)
             .filter(|range| range.end <= source.len() && source.is_char_boundary(range.start));
 
         let message = match err.kind() {

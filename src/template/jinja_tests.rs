@@ -2,6 +2,8 @@
 //! minijinja's builtins lack. Builtins kept as they are: `defined`, `undefined`,
 //! `none`, `string`, `number`, `mapping`, `sequence`, `in`, `boolean`.
 
+use std::collections::BTreeSet;
+
 use minijinja::functions::Function;
 use minijinja::value::{FunctionArgs, FunctionResult, Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
@@ -10,36 +12,42 @@ use serde_json::Value as Json;
 use super::filters::{ansible_bool, to_data, undefined_error, version_compare};
 use super::regex_cache::{self, RegexFlags};
 
-pub(super) fn register(env: &mut Environment<'static>) {
-    add_test(env, "changed", is_changed);
-    add_test(env, "change", is_changed);
-    add_test(env, "failed", is_failed);
-    add_test(env, "failure", is_failed);
-    add_test(env, "succeeded", is_succeeded);
-    add_test(env, "success", is_succeeded);
-    add_test(env, "successful", is_succeeded);
-    add_test(env, "skipped", is_skipped);
-    add_test(env, "skip", is_skipped);
-    add_test(env, "match", is_match);
-    add_test(env, "search", is_search);
-    add_test(env, "regex", is_regex);
-    add_test(env, "version", version_compare);
-    add_test(env, "version_compare", version_compare);
-    add_test(env, "truthy", is_truthy);
-    add_test(env, "falsy", is_falsy);
-    add_test(env, "contains", contains);
-    add_test(env, "subset", is_subset);
-    add_test(env, "superset", is_superset);
+pub(super) fn register(env: &mut Environment<'static>, names: &mut BTreeSet<String>) {
+    add_test(env, names, "changed", is_changed);
+    add_test(env, names, "change", is_changed);
+    add_test(env, names, "failed", is_failed);
+    add_test(env, names, "failure", is_failed);
+    add_test(env, names, "succeeded", is_succeeded);
+    add_test(env, names, "success", is_succeeded);
+    add_test(env, names, "successful", is_succeeded);
+    add_test(env, names, "skipped", is_skipped);
+    add_test(env, names, "skip", is_skipped);
+    add_test(env, names, "match", is_match);
+    add_test(env, names, "search", is_search);
+    add_test(env, names, "regex", is_regex);
+    add_test(env, names, "version", version_compare);
+    add_test(env, names, "version_compare", version_compare);
+    add_test(env, names, "truthy", is_truthy);
+    add_test(env, names, "falsy", is_falsy);
+    add_test(env, names, "contains", contains);
+    add_test(env, names, "subset", is_subset);
+    add_test(env, names, "superset", is_superset);
 }
 
 /// Registers a test under its name and under Ansible's qualified name
 /// (`ansible.builtin.version`).
-fn add_test<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, test: F)
-where
+fn add_test<F, Rv, Args>(
+    env: &mut Environment<'static>,
+    names: &mut BTreeSet<String>,
+    name: &'static str,
+    test: F,
+) where
     F: Function<Rv, Args> + Clone,
     Rv: FunctionResult,
     Args: for<'a> FunctionArgs<'a>,
 {
+    names.insert(name.to_string());
+    names.insert(format!("ansible.builtin.{name}"));
     env.add_test(name, test.clone());
     env.add_test(format!("ansible.builtin.{name}"), test);
 }

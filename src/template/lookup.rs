@@ -2,9 +2,20 @@
 //!
 //! Lookups run on the controller. `pipe` is rejected because running a local command
 //! from a template would run it once per host and task, unseen by check mode.
+//!
+//! A relative path given to `file` is searched as Ansible does: in the role's
+//! `files/` folder and the role folder, then in the playbook's `files/` folder and
+//! the playbook folder. The folders come from the `role_path` and `playbook_dir`
+//! variables, which the executor sets for every task. The current folder is tried
+//! last, for templates rendered outside a playbook.
+
+use std::path::{Path, PathBuf};
 
 use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+/// The lookup plugins that `lookup`, `query` and `q` implement.
+pub(super) const PLUGINS: &[&str] = &["env", "file", "vars"];
 
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", lookup);
@@ -21,7 +32,9 @@ fn lookup(
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let results = run(state, &plugin, &terms.0, &kwargs)?;
+    let Some(results) = run_handling_errors(state, &plugin, &terms.0, &kwargs)? else {
+        return Ok(Value::from(()));
+    };
     kwargs.assert_all_used()?;
     if wantlist {
         return Ok(Value::from(results));
@@ -45,9 +58,42 @@ fn query(
     terms: Rest<String>,
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
-    let results = run(state, &plugin, &terms.0, &kwargs)?;
+    let results = run_handling_errors(state, &plugin, &terms.0, &kwargs)?.unwrap_or_default();
     kwargs.assert_all_used()?;
     Ok(Value::from(results))
+}
+
+/// Runs a plugin and applies Ansible's `errors` argument: `strict` (the default)
+/// raises the error, while `warn` and `ignore` return `None` in its place, and
+/// `warn` logs it too.
+fn run_handling_errors(
+    state: &State,
+    plugin: &str,
+    terms: &[String],
+    kwargs: &Kwargs,
+) -> Result<Option<Vec<Value>>, Error> {
+    let errors = kwargs.get::<Option<String>>("errors")?;
+    // As in Ansible, `errors` covers failures of a plugin, not a plugin that is missing.
+    let name = plugin.strip_prefix("ansible.builtin.").unwrap_or(plugin);
+    if !PLUGINS.contains(&name) {
+        return run(state, plugin, terms, kwargs).map(Some);
+    }
+    let errors = errors.as_deref().unwrap_or("strict");
+    if !matches!(errors, "strict" | "warn" | "ignore") {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("invalid value `{errors}` for the `errors` argument of a lookup: use `strict`, `warn` or `ignore`"),
+        ));
+    }
+    match (errors, run(state, plugin, terms, kwargs)) {
+        (_, Ok(results)) => Ok(Some(results)),
+        ("warn", Err(err)) => {
+            tracing::warn!(plugin, error = %err, "lookup failed, continuing because of errors='warn'");
+            Ok(None)
+        }
+        ("ignore", Err(_)) => Ok(None),
+        (_, Err(err)) => Err(err),
+    }
 }
 
 fn run(
@@ -68,9 +114,10 @@ fn run(
         "file" => {
             let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
             let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
+            let folders = search_folders(state);
             terms
                 .iter()
-                .map(|path| read_file(path, lstrip, rstrip).map(Value::from))
+                .map(|path| read_file(path, &folders, lstrip, rstrip).map(Value::from))
                 .collect()
         }
         "vars" => {
@@ -93,21 +140,63 @@ fn run(
         )),
         other => Err(Error::new(
             ErrorKind::InvalidOperation,
-            format!("unknown lookup plugin `{other}`: the supported plugins are `env`, `file` and `vars`"),
+            unknown_plugin_message(other),
         )),
     }
 }
 
-/// Reads a file relative to the current working directory, stripping whitespace as
+/// Returns the folders a relative `file` lookup searches, in order.
+fn search_folders(state: &State) -> Vec<PathBuf> {
+    let folder = |name: &str| {
+        let value = state.lookup(name)?;
+        let text = value.as_str()?;
+        (!text.is_empty()).then(|| PathBuf::from(text))
+    };
+    let mut folders = Vec::new();
+    for base in [folder("role_path"), folder("playbook_dir")]
+        .into_iter()
+        .flatten()
+    {
+        folders.push(base.join("files"));
+        folders.push(base);
+    }
+    folders
+}
+
+/// Reads a file, searching `folders` for a relative path, and strips whitespace as
 /// Ansible's `file` lookup does (trailing by default).
-fn read_file(path: &str, lstrip: bool, rstrip: bool) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
+fn read_file(path: &str, folders: &[PathBuf], lstrip: bool, rstrip: bool) -> Result<String, Error> {
+    let relative = Path::new(path);
+    let found = if relative.is_absolute() {
+        relative.to_path_buf()
+    } else {
+        folders
+            .iter()
+            .map(|folder| folder.join(relative))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| relative.to_path_buf())
+    };
+    let text = std::fs::read_to_string(&found).map_err(|err| {
+        let searched = if relative.is_absolute() || folders.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = folders
+                .iter()
+                .map(|folder| format!("`{}`", folder.display()))
+                .collect();
+            format!(" (searched {} and the current folder)", list.join(", "))
+        };
         Error::new(
             ErrorKind::InvalidOperation,
-            format!("lookup `file` cannot read `{path}`: {err}"),
+            format!("lookup `file` cannot read `{path}`: {err}{searched}"),
         )
     })?;
     let text = if rstrip { text.trim_end() } else { &text };
     let text = if lstrip { text.trim_start() } else { text };
     Ok(text.to_string())
+}
+
+/// Returns the error message for a lookup plugin that vpsforge does not implement.
+pub(super) fn unknown_plugin_message(plugin: &str) -> String {
+    format!("unknown lookup plugin `{plugin}`: the supported plugins are `env`, `file` and `vars`")
 }

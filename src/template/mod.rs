@@ -1,7 +1,8 @@
 //! Jinja templating and expressions, with Ansible's filters and tests.
 //!
 //! Built on minijinja with strict undefined behaviour: a missing variable is an
-//! error that names it, never an empty string. The syntax settings are those of
+//! error that names it, never an empty string. As in Ansible, `default` and
+//! `is defined` also accept a lookup on a missing parent (`missing.attr`). The syntax settings are those of
 //! Ansible's `template` module (`trim_blocks` on, `lstrip_blocks` off, the final
 //! newline kept), and they apply to task arguments as well, as in Ansible.
 //!
@@ -15,26 +16,33 @@ mod errors;
 mod filters;
 mod jinja_tests;
 mod lookup;
+mod names;
 mod python;
 mod regex_cache;
 mod render;
+mod syntax_tree;
 mod version;
 mod yaml;
 
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Rest;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use context::Context;
-use render::{has_jinja_syntax, Renderer};
+use render::Renderer;
+
+pub use render::has_jinja_syntax;
 
 pub use errors::TemplateError;
+pub use names::{NameKind, RegisteredNames, UnknownName};
 
 /// Prefix that marks a template name coming from `{% include %}` and its kin.
 const INCLUDE_MARKER: &str = "\0vpsforge-include:";
@@ -43,6 +51,15 @@ const INCLUDE_MARKER: &str = "\0vpsforge-include:";
 pub struct Templar {
     env: Arc<Environment<'static>>,
     omit: String,
+    /// The filters and tests that vpsforge registers, beside minijinja's builtins.
+    own_names: OwnNames,
+    registered: OnceLock<RegisteredNames>,
+}
+
+#[derive(Default)]
+struct OwnNames {
+    filters: BTreeSet<String>,
+    tests: BTreeSet<String>,
 }
 
 impl Default for Templar {
@@ -54,10 +71,40 @@ impl Default for Templar {
 impl Templar {
     pub fn new() -> Templar {
         let omit = omit_placeholder();
+        let mut own_names = OwnNames::default();
         Templar {
-            env: Arc::new(build_environment(&omit)),
+            env: Arc::new(build_environment(&omit, &mut own_names)),
             omit,
+            own_names,
+            registered: OnceLock::new(),
         }
+    }
+
+    /// Returns the filters, tests, functions and lookup plugins that templates can use.
+    pub fn registered_names(&self) -> &RegisteredNames {
+        self.registered.get_or_init(|| {
+            RegisteredNames::collect(&self.env, &self.own_names.filters, &self.own_names.tests)
+        })
+    }
+
+    /// Returns the filters, tests, functions and lookup plugins that `template` uses
+    /// but vpsforge lacks, or the template's syntax error.
+    pub fn unknown_names(&self, template: &str) -> Result<Vec<UnknownName>, TemplateError> {
+        let used = syntax_tree::used_names(template, self.env.syntax(), false)
+            .map_err(|err| TemplateError::from_minijinja(&err, template, 0, None))?;
+        Ok(self.registered_names().unknown(&self.env, &used))
+    }
+
+    /// Works like [`Templar::unknown_names`] for a bare expression (`when:`). An
+    /// expression wrapped in one `{{ }}` is accepted too.
+    pub fn unknown_names_in_expression(
+        &self,
+        expr: &str,
+    ) -> Result<Vec<UnknownName>, TemplateError> {
+        let (inner, offset) = render::single_expression(expr).unwrap_or((expr, 0));
+        let used = syntax_tree::used_names(inner, self.env.syntax(), true)
+            .map_err(|err| TemplateError::from_minijinja(&err, expr, offset, None))?;
+        Ok(self.registered_names().unknown(&self.env, &used))
     }
 
     /// Returns the placeholder string that the `omit` variable holds.
@@ -72,8 +119,13 @@ impl Templar {
         }
     }
 
-    /// Renders a template string with `vars` (a JSON object).
+    /// Renders a template string with `vars` (a JSON object). A string marked
+    /// `!unsafe` (see [`crate::yaml::UNSAFE_PREFIX`]) is returned without its mark,
+    /// unrendered.
     pub fn render_str(&self, template: &str, vars: &Value) -> Result<String, TemplateError> {
+        if let Some(literal) = crate::yaml::strip_unsafe(template) {
+            return Ok(literal.to_string());
+        }
         if !has_jinja_syntax(template) {
             return Ok(template.to_string());
         }
@@ -168,6 +220,9 @@ impl Scope<'_> {
     }
 
     pub fn render_str(&self, template: &str) -> Result<String, TemplateError> {
+        if let Some(literal) = crate::yaml::strip_unsafe(template) {
+            return Ok(literal.to_string());
+        }
         if !has_jinja_syntax(template) {
             return Ok(template.to_string());
         }
@@ -234,11 +289,13 @@ impl Scope<'_> {
 
 /// Builds the minijinja environment with Ansible's syntax settings, filters, tests
 /// and lookups.
-fn build_environment(omit: &str) -> Environment<'static> {
+fn build_environment(omit: &str, own_names: &mut OwnNames) -> Environment<'static> {
     let mut env = Environment::new();
-    // NOTE: strict mode also rejects attribute access on an undefined parent, so
-    // `missing.attr | default(x)` is an error here while Ansible returns `x`.
+    // Strict mode also rejects attribute access on an undefined parent, which Ansible
+    // allows under `default` and `is defined`: the renderer rewrites those lookups
+    // into calls of `lookup_chain` (see `syntax_tree::rewrite_guarded`).
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_function(syntax_tree::CHAIN_FUNCTION, lookup_chain);
     env.set_debug(true);
     let syntax = SyntaxConfig::builder()
         .trim_blocks(true)
@@ -276,12 +333,25 @@ fn build_environment(omit: &str) -> Environment<'static> {
     // are common in Ansible templates.
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
 
-    filters::register(&mut env);
-    jinja_tests::register(&mut env);
+    filters::register(&mut env, &mut own_names.filters);
+    jinja_tests::register(&mut env, &mut own_names.tests);
     lookup::register(&mut env);
     env.add_global("omit", omit.to_string());
 
     env
+}
+
+/// Follows `keys` from `root`, returning undefined as soon as a step is missing or
+/// undefined, as Ansible's chained undefined values do.
+fn lookup_chain(root: minijinja::Value, keys: Rest<minijinja::Value>) -> minijinja::Value {
+    let mut value = root;
+    for key in keys.iter() {
+        if value.is_undefined() || value.is_none() {
+            return minijinja::Value::UNDEFINED;
+        }
+        value = value.get_item(key).unwrap_or(minijinja::Value::UNDEFINED);
+    }
+    value
 }
 
 /// Returns a placeholder that no user value will equal by chance, like Ansible's

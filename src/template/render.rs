@@ -5,6 +5,8 @@ use minijinja::Environment;
 use serde_json::Value;
 
 use super::errors::{self, TemplateError};
+use super::syntax_tree;
+use crate::yaml::strip_unsafe;
 
 /// A renderer over one environment. `omit` is the placeholder whose mapping entries
 /// and list items are dropped, or `None` to keep them (inside variables).
@@ -20,13 +22,19 @@ impl Renderer<'_> {
         text: &str,
         ctx: &minijinja::Value,
     ) -> Result<String, TemplateError> {
+        let rewrite = syntax_tree::rewrite_guarded(text, self.env.syntax(), false);
+        let convert = |err: minijinja::Error| {
+            TemplateError::from_minijinja(&err, text, 0, rewrite.as_deref())
+        };
         let compiled = self
             .env
-            .get_template(text)
-            .map_err(|err| TemplateError::from_minijinja(&err, text, 0))?;
-        compiled
-            .render(ctx)
-            .map_err(|err| TemplateError::from_minijinja(&err, text, 0))
+            .get_template(
+                rewrite
+                    .as_ref()
+                    .map_or(text, |rewrite| rewrite.text.as_str()),
+            )
+            .map_err(convert)?;
+        compiled.render(ctx).map_err(convert)
     }
 
     pub fn render_value(
@@ -69,6 +77,9 @@ impl Renderer<'_> {
         text: &str,
         ctx: &minijinja::Value,
     ) -> Result<Value, TemplateError> {
+        if let Some(literal) = strip_unsafe(text) {
+            return Ok(Value::String(literal.to_string()));
+        }
         // Only a string that is the expression and nothing else keeps the expression's
         // type: `"{{ x }}\n"` renders to text with its newline, as in Ansible.
         if text.trim() == text {
@@ -113,13 +124,19 @@ impl Renderer<'_> {
         offset: usize,
         source: &str,
     ) -> Result<minijinja::Value, TemplateError> {
+        let rewrite = syntax_tree::rewrite_guarded(expr, self.env.syntax(), true);
+        let convert = |err: minijinja::Error| {
+            TemplateError::from_minijinja(&err, source, offset, rewrite.as_deref())
+        };
         let compiled = self
             .env
-            .compile_expression(expr)
-            .map_err(|err| TemplateError::from_minijinja(&err, source, offset))?;
-        let value = compiled
-            .eval(ctx)
-            .map_err(|err| TemplateError::from_minijinja(&err, source, offset))?;
+            .compile_expression(
+                rewrite
+                    .as_ref()
+                    .map_or(expr, |rewrite| rewrite.text.as_str()),
+            )
+            .map_err(convert)?;
+        let value = compiled.eval(ctx).map_err(convert)?;
         if value.is_undefined() {
             return Err(self.undefined_result_error(expr, ctx, offset, source));
         }
@@ -155,18 +172,21 @@ impl Renderer<'_> {
     }
 }
 
-pub(super) fn has_jinja_syntax(text: &str) -> bool {
+/// Returns whether `text` contains a Jinja variable, statement or comment.
+pub fn has_jinja_syntax(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
-/// Returns whether any string inside `value` contains Jinja syntax.
+/// Returns whether any string inside `value` contains Jinja syntax or is marked
+/// `!unsafe`, because rendering is what strips that mark.
 pub(super) fn contains_template(value: &Value) -> bool {
+    let needs_rendering = |text: &str| has_jinja_syntax(text) || strip_unsafe(text).is_some();
     match value {
-        Value::String(text) => has_jinja_syntax(text),
+        Value::String(text) => needs_rendering(text),
         Value::Array(items) => items.iter().any(contains_template),
         Value::Object(entries) => entries
             .iter()
-            .any(|(key, item)| has_jinja_syntax(key) || contains_template(item)),
+            .any(|(key, item)| needs_rendering(key) || contains_template(item)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }

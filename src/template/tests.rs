@@ -1530,3 +1530,385 @@ fn percent_formatting_explained() {
     ]);
     assert_renders(&[("{{ '%02d' | format(5) }}", "05"), ("{{ 7 % 3 }}", "1")]);
 }
+
+#[test]
+fn guarded_lookup_on_undefined_parent() {
+    assert_renders(&[
+        ("{{ nope.attr | default('A') }}", "A"),
+        ("{{ nope['x'] | default('D') }}", "D"),
+        ("{{ user.missing.deeper | default('C') }}", "C"),
+        ("{{ nope.a.b | d('E') }}", "E"),
+        ("{{ users[5].name | default('F') }}", "F"),
+        ("{{ nope.attr is defined }}", "False"),
+        ("{{ nope.attr is undefined }}", "True"),
+        ("{{ nope.attr is not defined }}", "True"),
+        ("{{ user.name | default('G') }}", "deploy"),
+        ("{{ users[1].name | default('H') }}", "bob"),
+        ("{{ users[-1]['name'] | default('I') }}", "bob"),
+        ("{% if nope.x is defined %}yes{% else %}no{% endif %}", "no"),
+        ("{{ nope.x | default(user.missing.y | default('J')) }}", "J"),
+        ("{{ nothing.attr | default('K') }}", "K"),
+    ]);
+}
+
+#[test]
+fn unguarded_lookup_on_undefined_parent_fails() {
+    assert_fails(&[
+        ("{{ nope }}", "undefined variable `nope`"),
+        ("{{ nope.attr }}", "undefined variable `nope`"),
+        ("{{ nope.attr | upper }}", "undefined variable `nope`"),
+        (
+            "{{ nope.attr | default('x') }} {{ other }}",
+            "undefined variable `other`",
+        ),
+        (
+            "{% for item in nope %}{{ item }}{% endfor %}",
+            "undefined variable `nope`",
+        ),
+    ]);
+}
+
+#[test]
+fn guarded_lookup_in_conditions() {
+    let templar = Templar::new();
+    let vars = vars();
+    let cases = [
+        ("foo.bar is defined", false),
+        ("foo.bar is undefined", true),
+        ("user.name is defined", true),
+        ("foo.bar is defined and foo.bar", false),
+        ("(foo.bar | default('yes')) == 'yes'", true),
+    ];
+    for (expr, expected) in cases {
+        let scope = templar.scope(TemplateVars::from_json(&vars));
+        assert_eq!(
+            scope.eval_condition(expr),
+            Ok(expected),
+            "condition {expr:?}"
+        );
+    }
+    let err = templar.eval("foo.bar", &vars).unwrap_err();
+    assert!(
+        err.message.contains("undefined variable `foo"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn error_position_after_rewritten_lookup() {
+    let templar = Templar::new();
+    let template = "{{ nope.a | default('x') }} {{ missing }}";
+    let err = templar.render_str(template, &vars()).unwrap_err();
+    assert_eq!(err.column, Some(32), "{err:?}");
+    assert!(err.message.contains("`missing`"), "{}", err.message);
+}
+
+#[test]
+fn unsafe_strings_stay_literal() {
+    let templar = Templar::new();
+    let marked = |text: &str| format!("{}{text}", crate::yaml::UNSAFE_PREFIX);
+    let raw = marked("{{ not_a_template }}");
+
+    assert_eq!(
+        templar.render_str(&raw, &vars()),
+        Ok("{{ not_a_template }}".to_string())
+    );
+    let scope = templar.scope(TemplateVars::from_json(&vars()));
+    assert_eq!(
+        scope.render_str(&raw),
+        Ok("{{ not_a_template }}".to_string())
+    );
+
+    let args = json!({"raw": raw, "plain": marked("no braces"), "name": "{{ name }}", "list": [marked("{% x %}")]});
+    let rendered = templar.render_value(&args, &vars()).unwrap();
+    assert_eq!(
+        rendered,
+        json!({"raw": "{{ not_a_template }}", "plain": "no braces", "name": "web", "list": ["{% x %}"]})
+    );
+
+    let mut with_unsafe = vars();
+    with_unsafe["secret"] = json!(marked("p{{a}}ss"));
+    with_unsafe["nested"] = json!({"inner": marked("{{ x }}")});
+    let cases = [
+        ("{{ secret }}", "p{{a}}ss"),
+        ("{{ secret | length }}", "8"),
+        ("{{ nested.inner }}", "{{ x }}"),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(
+            templar.render_str(template, &with_unsafe).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+}
+
+#[test]
+fn lookup_file_search_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = dir.path().join("roles/web");
+    let playbook = dir.path().join("site");
+    for folder in [role.join("files"), playbook.join("files")] {
+        std::fs::create_dir_all(folder).unwrap();
+    }
+    std::fs::write(role.join("files/both.txt"), "role files\n").unwrap();
+    std::fs::write(role.join("role_only.txt"), "role folder\n").unwrap();
+    std::fs::write(playbook.join("files/both.txt"), "playbook files\n").unwrap();
+    std::fs::write(playbook.join("files/play.txt"), "playbook files\n").unwrap();
+    std::fs::write(playbook.join("top.txt"), "playbook folder\n").unwrap();
+    let absolute = dir.path().join("absolute.txt");
+    std::fs::write(&absolute, "absolute\n").unwrap();
+
+    let templar = Templar::new();
+    let in_role = json!({
+        "role_path": role.display().to_string(),
+        "playbook_dir": playbook.display().to_string(),
+        "absolute": absolute.display().to_string(),
+    });
+    let in_play = json!({"playbook_dir": playbook.display().to_string()});
+    let cases = [
+        (&in_role, "{{ lookup('file', 'both.txt') }}", "role files"),
+        (
+            &in_role,
+            "{{ lookup('file', 'role_only.txt') }}",
+            "role folder",
+        ),
+        (
+            &in_role,
+            "{{ lookup('file', 'play.txt') }}",
+            "playbook files",
+        ),
+        (
+            &in_role,
+            "{{ lookup('file', 'top.txt') }}",
+            "playbook folder",
+        ),
+        (&in_role, "{{ lookup('file', absolute) }}", "absolute"),
+        (
+            &in_play,
+            "{{ lookup('file', 'both.txt') }}",
+            "playbook files",
+        ),
+        (
+            &in_play,
+            "{{ lookup('file', 'missing.txt', errors='ignore') is none }}",
+            "True",
+        ),
+        (
+            &in_play,
+            "{{ lookup('file', 'missing.txt', errors='warn') is none }}",
+            "True",
+        ),
+        (
+            &in_play,
+            "{{ query('file', 'missing.txt', errors='ignore') }}",
+            "[]",
+        ),
+    ];
+    for (vars, template, expected) in cases {
+        assert_eq!(
+            templar.render_str(template, vars).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+
+    let cases = [
+        (
+            "{{ lookup('file', 'missing.txt') }}",
+            "lookup `file` cannot read `missing.txt`",
+        ),
+        ("{{ lookup('file', 'missing.txt') }}", "/site/files`"),
+        (
+            "{{ lookup('file', 'x', errors='loud') }}",
+            "invalid value `loud` for the `errors` argument",
+        ),
+        (
+            "{{ lookup('sequence', 'x', errors='ignore') }}",
+            "unknown lookup plugin `sequence`",
+        ),
+    ];
+    for (template, expected) in cases {
+        let err = templar.render_str(template, &in_play).unwrap_err();
+        assert!(
+            err.message.contains(expected),
+            "template {template:?}: {}",
+            err.message
+        );
+    }
+}
+
+#[test]
+fn hostvars_reads_other_hosts() {
+    let mut hostvars = serde_json::Map::new();
+    for index in 0..500 {
+        let name = format!("web{index}");
+        hostvars.insert(
+            name.clone(),
+            json!({
+                "inventory_hostname": name,
+                "ansible_host": "{{ inventory_hostname }}.example.net",
+                "ports": [80, 443],
+                "site": {"root": "/srv/{{ inventory_hostname }}", "plain": index},
+            }),
+        );
+    }
+    // A value that fails to render shows that other hosts' values are converted
+    // only when a template reaches them.
+    hostvars.insert(
+        "broken".to_string(),
+        json!({"ansible_host": "{{ no_such_variable }}"}),
+    );
+    let vars = json!({
+        "inventory_hostname": "web0",
+        "hostvars": hostvars,
+        "peer": "web7",
+    });
+    let templar = Templar::new();
+    let cases = [
+        ("{{ hostvars['web42'].ansible_host }}", "web42.example.net"),
+        ("{{ hostvars[peer].site.root }}", "/srv/web7"),
+        ("{{ hostvars.web3.site.plain }}", "3"),
+        ("{{ hostvars['web9'].ports | join(',') }}", "80,443"),
+        ("{{ hostvars | length }}", "501"),
+        (
+            "{{ hostvars[inventory_hostname].ansible_host }}",
+            "web0.example.net",
+        ),
+        (
+            "{{ hostvars['nope'].ansible_host | default('none') }}",
+            "none",
+        ),
+        ("{{ 'web499' in hostvars }}", "True"),
+    ];
+    let scope = templar.scope(TemplateVars::new(vars));
+    for (template, expected) in cases {
+        assert_eq!(
+            scope.render_str(template).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+    let err = scope
+        .render_str("{{ hostvars.broken.ansible_host }}")
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "failed to render variable `hostvars.broken.ansible_host`: undefined variable `no_such_variable`: define it, or give it a value with `no_such_variable | default(...)`"
+    );
+    let err = scope
+        .render_str("{{ hostvars['web1'].missing }}")
+        .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("undefined variable `hostvars['web1'].missing`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn registered_names_match_environment() {
+    let templar = Templar::new();
+    let names = templar.registered_names();
+    for filter in [
+        "to_json",
+        "ansible.builtin.to_json",
+        "default",
+        "regex_replace",
+        "upper",
+    ] {
+        assert!(names.filters.contains(filter), "filter {filter}");
+    }
+    for test in ["changed", "version", "defined", "ansible.builtin.failed"] {
+        assert!(names.tests.contains(test), "test {test}");
+    }
+    for function in ["lookup", "query", "q", "range", "dict", "omit"] {
+        assert!(names.functions.contains(function), "function {function}");
+    }
+    assert_eq!(
+        names.lookups.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["env", "file", "vars"]
+    );
+    // Every listed filter and test renders without an "unknown" error.
+    let vars = json!({});
+    for filter in &names.filters {
+        let err = templar
+            .render_str(&format!("{{{{ none | {filter} }}}}"), &vars)
+            .err();
+        let message = err.map(|err| err.message).unwrap_or_default();
+        assert!(
+            !message.starts_with("unknown filter"),
+            "{filter}: {message}"
+        );
+    }
+}
+
+#[test]
+fn unknown_names_found() {
+    let templar = Templar::new();
+    let unknown = |kind, name: &str, suggestion: Option<&str>| UnknownName {
+        kind,
+        name: name.to_string(),
+        suggestion: suggestion.map(str::to_string),
+    };
+    let cases: Vec<(&str, Vec<UnknownName>)> = vec![
+        (
+            "{{ x | to_jsn }}",
+            vec![unknown(NameKind::Filter, "to_jsn", Some("to_json"))],
+        ),
+        ("{{ x | to_json | upper }}", vec![]),
+        (
+            "{% if x is chnged %}a{% endif %}",
+            vec![unknown(NameKind::Test, "chnged", Some("changed"))],
+        ),
+        (
+            "{{ lookup('sequence', 'start=1') }}",
+            vec![unknown(NameKind::Lookup, "sequence", None)],
+        ),
+        ("{{ query('ansible.builtin.file', 'x') }}", vec![]),
+        (
+            "{{ lookup('fiel', 'x') }}",
+            vec![unknown(NameKind::Lookup, "fiel", Some("file"))],
+        ),
+        (
+            "{{ rnage(3) }}",
+            vec![unknown(NameKind::Function, "rnage", Some("range"))],
+        ),
+        (
+            "{% macro m() %}{{ caller() }}{% endmacro %}{{ m() }}",
+            vec![],
+        ),
+        (
+            "{% set f = 1 %}{% for i in range(3) %}{{ loop.cycle('a', 'b') }}{% endfor %}",
+            vec![],
+        ),
+        (
+            "{{ x | default('a') | ansible.builtin.regex_replace('a', 'b') }}",
+            vec![],
+        ),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(
+            templar.unknown_names(template),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+
+    assert_eq!(
+        templar.unknown_names_in_expression("x is succeded and y | bool"),
+        Ok(vec![unknown(NameKind::Test, "succeded", Some("succeeded"))])
+    );
+    assert_eq!(
+        templar.unknown_names_in_expression("{{ x | int }}"),
+        Ok(vec![])
+    );
+    let err = templar.unknown_names("line\n{{ x | }}").unwrap_err();
+    assert_eq!(err.line, Some(2), "{err:?}");
+    assert_eq!(
+        unknown(NameKind::Filter, "to_jsn", None).message(),
+        "unknown filter `to_jsn`: check its spelling; vpsforge implements only part of Ansible's filters"
+    );
+}

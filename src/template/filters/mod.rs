@@ -10,6 +10,8 @@ mod encoding;
 mod patterns;
 mod random;
 
+use std::collections::BTreeSet;
+
 use minijinja::functions::Function;
 use minijinja::value::{FunctionArgs, FunctionResult, Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
@@ -17,70 +19,77 @@ use serde_json::Value as Json;
 
 use super::{python, version};
 
-pub(super) fn register(env: &mut Environment<'static>) {
-    add_filter(env, "bool", to_bool);
-    add_filter(env, "int", to_int);
-    add_filter(env, "float", to_float);
-    add_filter(env, "string", to_string);
+pub(super) fn register(env: &mut Environment<'static>, names: &mut BTreeSet<String>) {
+    add_filter(env, names, "bool", to_bool);
+    add_filter(env, names, "int", to_int);
+    add_filter(env, names, "float", to_float);
+    add_filter(env, names, "string", to_string);
 
-    add_filter(env, "to_json", encoding::to_json);
-    add_filter(env, "to_nice_json", encoding::to_nice_json);
-    add_filter(env, "from_json", encoding::from_json);
-    add_filter(env, "to_yaml", encoding::to_yaml);
-    add_filter(env, "to_nice_yaml", encoding::to_yaml);
-    add_filter(env, "from_yaml", encoding::from_yaml);
-    add_filter(env, "from_yaml_all", encoding::from_yaml_all);
+    add_filter(env, names, "to_json", encoding::to_json);
+    add_filter(env, names, "to_nice_json", encoding::to_nice_json);
+    add_filter(env, names, "from_json", encoding::from_json);
+    add_filter(env, names, "to_yaml", encoding::to_yaml);
+    add_filter(env, names, "to_nice_yaml", encoding::to_yaml);
+    add_filter(env, names, "from_yaml", encoding::from_yaml);
+    add_filter(env, names, "from_yaml_all", encoding::from_yaml_all);
 
-    add_filter(env, "regex_replace", patterns::regex_replace);
-    add_filter(env, "regex_search", patterns::regex_search);
-    add_filter(env, "regex_findall", patterns::regex_findall);
-    add_filter(env, "regex_escape", patterns::regex_escape);
+    add_filter(env, names, "regex_replace", patterns::regex_replace);
+    add_filter(env, names, "regex_search", patterns::regex_search);
+    add_filter(env, names, "regex_findall", patterns::regex_findall);
+    add_filter(env, names, "regex_escape", patterns::regex_escape);
 
-    add_filter(env, "b64encode", encoding::b64encode);
-    add_filter(env, "b64decode", encoding::b64decode);
+    add_filter(env, names, "b64encode", encoding::b64encode);
+    add_filter(env, names, "b64decode", encoding::b64decode);
 
-    add_filter(env, "ternary", ternary);
-    add_filter(env, "combine", collections::combine);
-    add_filter(env, "dict2items", collections::dict2items);
-    add_filter(env, "items2dict", collections::items2dict);
+    add_filter(env, names, "ternary", ternary);
+    add_filter(env, names, "combine", collections::combine);
+    add_filter(env, names, "dict2items", collections::dict2items);
+    add_filter(env, names, "items2dict", collections::items2dict);
 
-    add_filter(env, "quote", quote);
-    add_filter(env, "basename", basename);
-    add_filter(env, "dirname", dirname);
-    add_filter(env, "hash", encoding::hash);
-    add_filter(env, "checksum", encoding::checksum);
-    add_filter(env, "password_hash", crypt::password_hash);
-    add_filter(env, "random", random::random);
+    add_filter(env, names, "quote", quote);
+    add_filter(env, names, "basename", basename);
+    add_filter(env, names, "dirname", dirname);
+    add_filter(env, names, "hash", encoding::hash);
+    add_filter(env, names, "checksum", encoding::checksum);
+    add_filter(env, names, "password_hash", crypt::password_hash);
+    add_filter(env, names, "random", random::random);
     env.add_function("dict", collections::dict);
-    add_filter(env, "shuffle", random::shuffle);
+    add_filter(env, names, "shuffle", random::shuffle);
 
-    add_filter(env, "comment", comment);
-    add_filter(env, "extract", collections::extract);
-    add_filter(env, "type_debug", type_debug);
+    add_filter(env, names, "comment", comment);
+    add_filter(env, names, "extract", collections::extract);
+    add_filter(env, names, "type_debug", type_debug);
 
-    add_filter(env, "union", collections::union);
-    add_filter(env, "intersect", collections::intersect);
-    add_filter(env, "difference", collections::difference);
+    add_filter(env, names, "union", collections::union);
+    add_filter(env, names, "intersect", collections::intersect);
+    add_filter(env, names, "difference", collections::difference);
     add_filter(
         env,
+        names,
         "symmetric_difference",
         collections::symmetric_difference,
     );
 
-    add_filter(env, "mandatory", mandatory);
-    add_filter(env, "flatten", collections::flatten);
-    add_filter(env, "splitlines", splitlines);
-    add_filter(env, "version_compare", version_compare);
+    add_filter(env, names, "mandatory", mandatory);
+    add_filter(env, names, "flatten", collections::flatten);
+    add_filter(env, names, "splitlines", splitlines);
+    add_filter(env, names, "version_compare", version_compare);
 }
 
 /// Registers a filter under its name and under Ansible's qualified name
 /// (`ansible.builtin.to_json`).
-fn add_filter<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, filter: F)
-where
+fn add_filter<F, Rv, Args>(
+    env: &mut Environment<'static>,
+    names: &mut BTreeSet<String>,
+    name: &'static str,
+    filter: F,
+) where
     F: Function<Rv, Args> + Clone,
     Rv: FunctionResult,
     Args: for<'a> FunctionArgs<'a>,
 {
+    names.insert(name.to_string());
+    names.insert(format!("ansible.builtin.{name}"));
     env.add_filter(name, filter.clone());
     env.add_filter(format!("ansible.builtin.{name}"), filter);
 }
