@@ -653,9 +653,9 @@ fn demo(paths: &LabPaths, name: &str) -> anyhow::Result<i32> {
         .map(|host| host.address.clone())
         .unwrap_or_default();
 
-    // The bundled site.yaml targets the groups `web` and `monitors`; the demo points
-    // both at the lab's host, uses the lab's ACME CA and trusts the controller's SSH
-    // connections from the bridge, which would otherwise meet ufw's rate limit.
+    // The bundled site.yaml targets the groups `web` and `monitors`, so the demo points
+    // both at the lab's host and uses the lab's ACME CA. It also trusts SSH from the
+    // bridge address, because the controller's connections would meet ufw's rate limit.
     let vars_file = paths.dir.join("demo-vars.yaml");
     let vars = format!(
         "site_web_hosts: lab\nsite_monitor_hosts: lab\nsite_domains: [h1.lab.test]\n\

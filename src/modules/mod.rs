@@ -115,7 +115,7 @@ pub enum ParamKind {
     Raw,
 }
 
-/// What a module's `build` may use besides its arguments.
+/// Context a module's `build` may use besides its arguments.
 pub struct BuildContext<'a> {
     /// Folders searched for a relative `src` (role `files/` or `templates/`, then the playbook folder).
     pub search_paths: &'a [PathBuf],
@@ -156,7 +156,7 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
-/// What a planner may know about the host besides its probe.
+/// Host state a planner may use besides its probe.
 pub struct HostView<'a> {
     pub check_mode: bool,
     pub facts: &'a Value,
@@ -192,7 +192,7 @@ impl Predictions {
 pub struct Plan {
     /// Empty when the host is already in the desired state.
     pub changes: Vec<Change>,
-    /// Why nothing changes, or why the apply step is skipped in check mode.
+    /// The reason nothing changes, or the reason the apply step is skipped in check mode.
     pub reason: Option<String>,
     /// The script that makes the changes; `None` when nothing changes.
     pub apply: Option<String>,
@@ -203,7 +203,7 @@ pub struct Plan {
     pub skipped_in_check_mode: bool,
     /// Registered result fields (`stat`, `path`, `state`, ...), merged with `changed` and `failed`.
     pub result: Map<String, Value>,
-    /// What the apply step will create, for later tasks in check mode.
+    /// Objects the apply step will create, for later tasks in check mode.
     pub predicts: Predictions,
 }
 
@@ -230,7 +230,7 @@ pub struct Change {
 /// Before and after text of a file, a line set, a cron entry, ...
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diff {
-    /// What changed, usually a path (`/etc/nginx/nginx.conf`) or `crontab root`.
+    /// The changed object, usually a path (`/etc/nginx/nginx.conf`) or `crontab root`.
     pub header: String,
     pub before: String,
     pub after: String,
@@ -249,7 +249,7 @@ pub enum ModuleError {
     Failed(String),
 }
 
-/// Every module vpsforge knows, in no particular order.
+/// Returns every module vpsforge supports, in no particular order.
 pub fn registry() -> &'static [&'static ModuleSpec] {
     REGISTRY
 }
