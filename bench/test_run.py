@@ -35,6 +35,16 @@ PYINFRA_UNCHANGED = """--> Results:
     Grand total                            31      -         -       31
 """
 
+PYINFRA_DRY = """--> Detected changes:
+    Operation                              Change   Conditional Change
+    Install the web server packages        -        -
+    Configure nginx                        2 (h1, h2)   -
+    Reload systemd units                   -        1 (h1)
+    Write the message of the day           1 (h2)   -
+
+    Detected changes may not include every change pyinfra will execute.
+"""
+
 
 def result(seconds, max_rss_kib=20480):
     return bench_run.RunResult(seconds, 0, max_rss_kib, 0, Path("output.log"))
@@ -47,6 +57,7 @@ class CountChangesTest(unittest.TestCase):
             ("ansible", ANSIBLE_RECAP, 0),
             ("pyinfra", PYINFRA_CHANGED, 21),
             ("pyinfra", PYINFRA_UNCHANGED, 0),
+            ("pyinfra", PYINFRA_DRY, 3),
             ("vpsforge", "error: connection refused\n", None),
             ("pyinfra", "--> Disconnecting from hosts...\n", None),
         ]
