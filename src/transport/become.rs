@@ -21,10 +21,16 @@ use super::{Become, ExecOutput, TransportError};
 pub fn sudo_invocation(script: &str, r#become: &Become) -> (String, Vec<u8>) {
     let user = quote(&r#become.user);
     let Some(password) = &r#become.password else {
-        return (
-            format!("sudo -n -H -u {user} -- sh"),
-            script.as_bytes().to_vec(),
-        );
+        return match super::inline_script(script) {
+            Some(quoted) => (
+                format!("sudo -n -H -u {user} -- sh -c {quoted}"),
+                Vec::new(),
+            ),
+            None => (
+                format!("sudo -n -H -u {user} -- sh"),
+                script.as_bytes().to_vec(),
+            ),
+        };
     };
 
     let marker = input_marker();
@@ -120,8 +126,23 @@ mod tests {
     #[test]
     fn sudo_invocation_without_password() {
         let (command, stdin) = sudo_invocation("echo hi\n", &become_as("root", None));
+        assert_eq!(
+            command,
+            format!("sudo -n -H -u root -- sh -c {}", quote("echo hi\n"))
+        );
+        assert!(
+            stdin.is_empty(),
+            "a short script travels on the command line"
+        );
+
+        let long = format!("echo {}\n", "x".repeat(200 * 1024));
+        let (command, stdin) = sudo_invocation(&long, &become_as("root", None));
         assert_eq!(command, "sudo -n -H -u root -- sh");
-        assert_eq!(stdin, b"echo hi\n");
+        assert_eq!(
+            stdin,
+            long.as_bytes(),
+            "a long script travels on standard input"
+        );
     }
 
     #[test]

@@ -123,7 +123,6 @@ impl Connection {
             stdin_len = stdin.len()
         );
         async {
-            tracing::trace!(command, "running");
             let output = match &self.inner {
                 Inner::Ssh(session) => session.exec(command, stdin).await,
                 Inner::Local => local::exec(&self.name, command, stdin).await,
@@ -143,7 +142,10 @@ impl Connection {
         r#become: Option<&Become>,
     ) -> Result<ExecOutput, TransportError> {
         let Some(r#become) = r#become else {
-            return self.exec("sh", script.as_bytes()).await;
+            return match inline_script(script) {
+                Some(quoted) => self.exec(&format!("sh -c {quoted}"), b"").await,
+                None => self.exec("sh", script.as_bytes()).await,
+            };
         };
         let (command, stdin) = r#become::sudo_invocation(script, r#become);
         let output = self.exec(&command, &stdin).await?;
@@ -156,4 +158,17 @@ impl Connection {
             session.close().await;
         }
     }
+}
+
+/// The longest quoted script sent on the command line. Linux limits one argument
+/// to 128 KiB (`MAX_ARG_STRLEN`), so longer scripts go on standard input.
+const MAX_INLINE_SCRIPT: usize = 100 * 1024;
+
+/// Returns the script quoted for `sh -c`, or `None` when it is too long for the command
+/// line. A script on the command line saves a round trip: OpenSSH's sshd opens a
+/// session channel with no window for input until the command has started, so input
+/// waits for a window adjustment.
+pub(crate) fn inline_script(script: &str) -> Option<String> {
+    let quoted = crate::modules::common::quote(script);
+    (quoted.len() <= MAX_INLINE_SCRIPT).then_some(quoted)
 }
