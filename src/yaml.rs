@@ -19,7 +19,7 @@ use crate::diagnostic::{Diagnostic, SourceFile, Span};
 /// in [`Node::to_json`], and the template layer strips it instead of rendering.
 ///
 /// Code that reads a variable without rendering it (the executor's connection and
-/// become settings) sees the mark too, so it calls [`strip_unsafe`].
+/// become settings) receives the mark too, so it calls [`strip_unsafe`].
 pub const UNSAFE_PREFIX: char = '\u{10FFFD}';
 
 /// Returns the text of a string tagged `!unsafe` without its mark, or `None` for

@@ -392,7 +392,7 @@ fn end_play_ends_only_current_play() {
 }
 
 #[test]
-fn rescue_sees_failed_task_and_run_once_shares_register() {
+fn rescue_and_run_once_register() {
     let project = Project::new(&["first", "second"]);
     let playbook = r#"
 - hosts: local

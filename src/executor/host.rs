@@ -96,7 +96,7 @@ impl Runner<'_> {
         stack.resolve()
     }
 
-    /// Returns the variables a task sees on a host, in Ansible's precedence order.
+    /// Returns the variables of a task on a host, in Ansible's precedence order.
     pub(super) fn task_vars(
         &self,
         state: &HostState,

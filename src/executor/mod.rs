@@ -504,7 +504,7 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs the handlers notified so far, in definition order, and forgets the notifications.
+    /// Runs the handlers notified so far, in definition order, and clears the notifications.
     async fn flush_handlers(
         &self,
         context: &PlayContext<'_>,

@@ -1,9 +1,9 @@
 //! Reading host state for many tasks in one round trip.
 //!
 //! When a task needs its probe and the host's probe cache has no result, the
-//! executor also renders the tasks that follow it (and the remaining items of
-//! its loop), collects their probe scripts, and runs all of them as one batch
-//! script. Later tasks then find their answers in the cache. Any change made on
+//! executor also renders the tasks that follow it and the remaining items of
+//! its loop. It runs all their probe scripts as one batch script, and later
+//! tasks then find their results in the cache. Any change made on
 //! the host empties the cache, so a task never plans against state that an
 //! earlier change may have made stale.
 

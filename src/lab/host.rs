@@ -130,7 +130,7 @@ pub fn prepare(
     Ok(())
 }
 
-/// Rewrites `/etc/hosts` of a running host, so it knows hosts added after it.
+/// Rewrites `/etc/hosts` of a running host, so it resolves hosts added after it.
 pub fn update_etc_hosts(lab_dir: &Path, state: &LabState, host: &str) -> anyhow::Result<()> {
     let merged = HostPaths::new(lab_dir, host).merged;
     write(&merged.join("etc/hosts"), &render::etc_hosts(state, host))

@@ -4,9 +4,9 @@
 //! that playbooks are checked before any host is contacted. At run time the
 //! executor renders the task's arguments and calls `build`, which returns an
 //! [`Action`]. The action names a probe script that reads the host state it
-//! needs, turns the probe output into a [`Plan`] (changes with diffs, or no
-//! change and why), and the executor runs the plan's apply script unless it is
-//! in check mode. Planners are pure functions of the probe output, so they are
+//! needs and turns the probe output into a [`Plan`]: changes with diffs, or no
+//! change and why. The executor runs the plan's apply script unless it is in
+//! check mode. Planners are pure functions of the probe output, so they are
 //! tested with data and no host.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,7 +3,7 @@
 //! Loading resolves everything that does not depend on a host: module names and
 //! argument names (against the module registry), role paths and their
 //! dependencies, block keywords, and the syntax of every template string. Roles
-//! are expanded in place, so the executor sees plain task lists. Values that
+//! are expanded in place, so the executor receives plain task lists. Values that
 //! contain templates stay unrendered until the executor has the host's variables.
 
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ pub struct Task {
     pub index_var: Option<String>,
     pub register: Option<String>,
     pub notify: Vec<String>,
-    /// Topics a handler also answers to.
+    /// Topics a handler also responds to.
     pub listen: Vec<String>,
     /// Own tags plus those of enclosing blocks, roles and the play.
     pub tags: Vec<String>,
@@ -146,7 +146,7 @@ pub enum TaskKind {
         /// template string (`apt: "{{ apt_args }}"` or `args: "{{ x }}"`), that string is
         /// stored as `_variable_params` and must render to a mapping.
         args: Map<String, Value>,
-        /// Where each argument was written.
+        /// The source location of each argument.
         arg_spans: Vec<(String, Span)>,
     },
     Block {

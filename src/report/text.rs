@@ -90,7 +90,7 @@ impl TextReporter {
             .as_ref()
             .map(|i| format!(" => (item={i})"))
             .unwrap_or_default();
-        // Every line says why: what changed, why nothing changed, or why it failed.
+        // Every line gives the reason: what changed, why nothing changed, or why it failed.
         let message = if result.message.is_empty() {
             String::new()
         } else {

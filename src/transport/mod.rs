@@ -19,7 +19,7 @@ use tracing::Instrument;
 pub use crate::modules::ExecOutput;
 use crate::secret::Secret;
 
-/// Where and how to connect, after inventory variables and `~/.ssh/config` are merged.
+/// Connection settings, after inventory variables and `~/.ssh/config` are merged.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// The inventory name, used in messages.
