@@ -143,9 +143,13 @@ fn check_apply_check_apply_converges() {
     assert_eq!(recheck.code, 0, "{}\n{}", recheck.stdout, recheck.stderr);
     assert_eq!(recheck.recap("one", "changed"), 0, "{}", recheck.stdout);
 
+    // On a converged host every probe goes out in one batch, so each run is one command.
+    assert_eq!(recheck.recap("one", "commands"), 1, "{}", recheck.stdout);
+
     let reapply = project.apply(CONVERGE, &["--detailed-exitcode"]);
     assert_eq!(reapply.code, 0, "{}", reapply.stdout);
     assert_eq!(reapply.recap("one", "changed"), 0, "{}", reapply.stdout);
+    assert_eq!(reapply.recap("one", "commands"), 1, "{}", reapply.stdout);
     assert_eq!(
         std::fs::read_to_string(project.root("one").join("handler.log")).unwrap(),
         "reloaded\n"
@@ -537,4 +541,69 @@ fn template_gaps_end_to_end() {
     );
     assert_eq!(written, expected);
     assert_eq!(run.recap("one", "skipped"), 1);
+}
+
+#[test]
+fn tasks_with_the_same_probe_share_one_read() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: first look
+      stat:
+        path: "{{ root }}"
+      register: first
+    - name: create a folder
+      file:
+        path: "{{ root }}/data"
+        state: directory
+    - name: second look
+      stat:
+        path: "{{ root }}"
+      register: second
+    - name: third look
+      stat:
+        path: "{{ root }}"
+      register: third
+"#;
+    let first = project.apply(playbook, &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    // One batch of probes, the mkdir, then one batch again: the change emptied the
+    // cache, and the second and third look share one probe.
+    assert_eq!(first.recap("one", "commands"), 3, "{}", first.stdout);
+
+    let again = project.apply(playbook, &[]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(again.recap("one", "changed"), 0, "{}", again.stdout);
+    assert_eq!(again.recap("one", "commands"), 1, "{}", again.stdout);
+}
+
+#[test]
+fn until_reads_the_host_again() {
+    let project = Project::new(&["one"]);
+    // The file appears about a second after the first look, so the task needs a
+    // retry that reads the host again instead of a cached probe result.
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: create the file later
+      shell: (sleep 1; touch "{{ root }}/ready") >/dev/null 2>&1 </dev/null &
+    - name: wait for the file
+      stat:
+        path: "{{ root }}/ready"
+      register: ready
+      until: ready.stat.exists
+      retries: 30
+      delay: 1
+"#;
+    let run = project.apply(playbook, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.task_status("wait for the file", "one"),
+        ["ok"],
+        "{}",
+        run.stdout
+    );
 }

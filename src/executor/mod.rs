@@ -123,7 +123,11 @@ pub async fn run(
 
     let stats: BTreeMap<String, Stats> = states
         .into_iter()
-        .map(|(name, state)| (name, state.stats))
+        .map(|(name, state)| {
+            let mut stats = state.stats;
+            stats.commands = state.connection.as_ref().map_or(0, |c| c.commands());
+            (name, stats)
+        })
         .collect();
     runner.reporter.event(Event::Recap(&stats));
     for state_name in stats.keys() {

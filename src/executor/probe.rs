@@ -34,9 +34,12 @@ impl ProbeCache {
         self.entries.clear();
     }
 
-    fn take(&mut self, user: Option<&str>, script: &str) -> Option<ExecOutput> {
+    /// Returns the cached output of `script`. The entry stays: tasks with the same probe
+    /// (several `ufw` rules read the same status) share one result until the host changes.
+    fn get(&self, user: Option<&str>, script: &str) -> Option<ExecOutput> {
         self.entries
-            .remove(&(user.map(String::from), script.to_string()))
+            .get(&(user.map(String::from), script.to_string()))
+            .cloned()
     }
 }
 
@@ -55,7 +58,7 @@ impl Runner<'_> {
         upcoming: &[Task],
     ) -> Result<ExecOutput, TransportError> {
         let user = r#become.map(|b| b.user.as_str());
-        if let Some(output) = state.probe_cache.take(user, &script) {
+        if let Some(output) = state.probe_cache.get(user, &script) {
             tracing::debug!(host = %state.name, "probe result taken from the batch");
             return Ok(output);
         }
@@ -67,7 +70,12 @@ impl Runner<'_> {
         }
         scripts.dedup();
         if scripts.len() == 1 {
-            return connection.run_script(&script, r#become).await;
+            let output = connection.run_script(&script, r#become).await?;
+            state
+                .probe_cache
+                .entries
+                .insert((user.map(String::from), script), output.clone());
+            return Ok(output);
         }
 
         tracing::debug!(host = %state.name, probes = scripts.len(), "running a probe batch");
@@ -81,18 +89,13 @@ impl Runner<'_> {
                 return connection.run_script(&script, r#become).await;
             }
         };
-        let mut first = None;
         for (probe, result) in scripts.into_iter().zip(outputs) {
-            if first.is_none() && probe == script {
-                first = Some(result);
-            } else {
-                state
-                    .probe_cache
-                    .entries
-                    .insert((user.map(String::from), probe), result);
-            }
+            state
+                .probe_cache
+                .entries
+                .insert((user.map(String::from), probe), result);
         }
-        Ok(first.unwrap_or_default())
+        Ok(state.probe_cache.get(user, &script).unwrap_or_default())
     }
 
     /// Adds the probe scripts of `tasks` that would run with the same become user.

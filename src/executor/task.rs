@@ -329,6 +329,9 @@ impl Runner<'_> {
                         retries = task.retries,
                         "until condition not met, retrying"
                     );
+                    // The task waits for the host to change by itself, so the next
+                    // attempt must read the host again rather than the cached probe.
+                    state.probe_cache.clear();
                     tokio::time::sleep(std::time::Duration::from_secs(task.delay)).await;
                 }
                 Ok(false) => {

@@ -55,6 +55,9 @@ pub struct Stats {
     pub skipped: u32,
     pub rescued: u32,
     pub ignored: u32,
+    /// Remote commands run on the host (probes, changes, facts), for the JSON recap:
+    /// on a distant host each one costs at least a round trip.
+    pub commands: u32,
 }
 
 pub enum Event<'a> {

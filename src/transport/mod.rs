@@ -93,6 +93,8 @@ pub enum TransportError {
 pub struct Connection {
     name: String,
     inner: Inner,
+    /// Remote commands started so far; each costs at least one round trip.
+    commands: std::sync::atomic::AtomicU32,
 }
 
 enum Inner {
@@ -110,7 +112,13 @@ impl Connection {
         Ok(Connection {
             name: options.name.clone(),
             inner,
+            commands: Default::default(),
         })
+    }
+
+    /// Returns how many remote commands this connection has started.
+    pub fn commands(&self) -> u32 {
+        self.commands.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `command` through the remote user's shell with `stdin` as its standard input.
@@ -122,6 +130,8 @@ impl Connection {
             command_len = command.len(),
             stdin_len = stdin.len()
         );
+        self.commands
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         async {
             let output = match &self.inner {
                 Inner::Ssh(session) => session.exec(command, stdin).await,
