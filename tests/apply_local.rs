@@ -607,3 +607,49 @@ fn until_reads_the_host_again() {
         run.stdout
     );
 }
+
+#[test]
+fn facts_and_first_probes_share_one_command() {
+    let project = Project::new(&["one"]);
+    let plain = r#"
+- hosts: local
+  tasks:
+    - name: write a file
+      copy:
+        dest: "{{ root }}/plain.txt"
+        content: "plain\n"
+    - name: make a folder
+      file:
+        path: "{{ root }}/data"
+        state: directory
+"#;
+    let first = project.apply(plain, &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let again = project.apply(plain, &["--check"]);
+    assert_eq!(again.recap("one", "changed"), 0, "{}", again.stdout);
+    assert_eq!(again.recap("one", "commands"), 1, "{}", again.stdout);
+
+    // A task that needs a fact to render is left out of the facts batch and probes
+    // when it runs, with the facts in place.
+    let with_fact = r#"
+- hosts: local
+  tasks:
+    - name: write a file
+      copy:
+        dest: "{{ root }}/plain.txt"
+        content: "plain\n"
+    - name: write the system name
+      copy:
+        dest: "{{ root }}/system.txt"
+        content: "{{ ansible_system }}\n"
+"#;
+    let first = project.apply(with_fact, &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("system.txt")).unwrap(),
+        "Linux\n"
+    );
+    let again = project.apply(with_fact, &["--check"]);
+    assert_eq!(again.recap("one", "changed"), 0, "{}", again.stdout);
+    assert_eq!(again.recap("one", "commands"), 2, "{}", again.stdout);
+}

@@ -356,29 +356,31 @@ impl Runner<'_> {
                 }
                 match self.connection(state, context).await {
                     Err(result) => vec![result],
-                    Ok(connection) => match connection.run_script(crate::facts::SCRIPT, None).await
-                    {
-                        Ok(output) if output.exit_code == 0 => {
-                            state.facts =
-                                Some(crate::facts::as_vars(&crate::facts::parse(&output.stdout)));
-                            vec![ok_result(&state.name, "")]
+                    Ok(connection) => {
+                        match self.gather_with_probes(context, state, &connection).await {
+                            Ok(output) if output.exit_code == 0 => {
+                                state.facts = Some(crate::facts::as_vars(&crate::facts::parse(
+                                    &output.stdout,
+                                )));
+                                vec![ok_result(&state.name, "")]
+                            }
+                            Ok(output) => vec![failed_result(
+                                &state.name,
+                                format!(
+                                    "gathering facts failed with exit status {}: {}",
+                                    output.exit_code,
+                                    output.stderr.trim()
+                                ),
+                            )],
+                            Err(error) => {
+                                state.unreachable = true;
+                                vec![HostResult {
+                                    status: Status::Unreachable,
+                                    ..failed_result(&state.name, error.to_string())
+                                }]
+                            }
                         }
-                        Ok(output) => vec![failed_result(
-                            &state.name,
-                            format!(
-                                "gathering facts failed with exit status {}: {}",
-                                output.exit_code,
-                                output.stderr.trim()
-                            ),
-                        )],
-                        Err(error) => {
-                            state.unreachable = true;
-                            vec![HostResult {
-                                status: Status::Unreachable,
-                                ..failed_result(&state.name, error.to_string())
-                            }]
-                        }
-                    },
+                    }
                 }
             })
             .await;

@@ -98,6 +98,42 @@ impl Runner<'_> {
         Ok(state.probe_cache.get(user, &script).unwrap_or_default())
     }
 
+    /// Runs the facts script and, in the same round trip, the probes of the play's tasks
+    /// that need no become. Returns the facts script's own output.
+    ///
+    /// The facts are not known yet, so a task whose arguments or `when` need them is
+    /// left out and probes when it runs. Facts run as the login user, as before: a batch
+    /// through sudo would report root as the connected user.
+    pub(super) async fn gather_with_probes(
+        &self,
+        context: &PlayContext<'_>,
+        state: &mut HostState,
+        connection: &Connection,
+    ) -> Result<ExecOutput, TransportError> {
+        let facts = crate::facts::SCRIPT;
+        let mut scripts = vec![facts.to_string()];
+        for section in &context.play.sections {
+            if !self.collect_probes(context, state, &section.tasks, None, &mut scripts) {
+                break;
+            }
+        }
+        if scripts.len() == 1 {
+            return connection.run_script(facts, None).await;
+        }
+
+        tracing::debug!(host = %state.name, probes = scripts.len() - 1, "gathering facts with a probe batch");
+        let output = connection.run_script(&batch_script(&scripts), None).await?;
+        let Some(mut outputs) = parse_batch(&output.stdout, scripts.len()) else {
+            tracing::warn!(host = %state.name, "facts batch output was incomplete, gathering facts alone");
+            return connection.run_script(facts, None).await;
+        };
+        let facts_output = outputs.remove(0);
+        for (probe, result) in scripts.into_iter().skip(1).zip(outputs) {
+            state.probe_cache.entries.insert((None, probe), result);
+        }
+        Ok(facts_output)
+    }
+
     /// Adds the probe scripts of `tasks` that would run with the same become user.
     /// A task that cannot be rendered yet is left out: it probes when it runs.
     /// Returns `false` where reading further ahead is wasted work: at a `command`
