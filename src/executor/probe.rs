@@ -98,6 +98,58 @@ impl Runner<'_> {
         Ok(state.probe_cache.get(user, &script).unwrap_or_default())
     }
 
+    /// Runs a task's change and, after it in the same command, the probes of the rest
+    /// of its loop and of the following tasks, which then read the changed host.
+    /// Returns the change's own output.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn apply_and_probe(
+        &self,
+        context: &PlayContext<'_>,
+        state: &mut HostState,
+        connection: &Connection,
+        task: &Task,
+        script: String,
+        r#become: Option<&Become>,
+        upcoming: &[Task],
+    ) -> Result<ExecOutput, TransportError> {
+        let user = r#become.map(|b| b.user.as_str());
+        let mut scripts = vec![script];
+        if self.collect_probes(
+            context,
+            state,
+            std::slice::from_ref(task),
+            user,
+            &mut scripts,
+        ) {
+            self.collect_probes(context, state, upcoming, user, &mut scripts);
+        }
+        if scripts.len() == 1 {
+            return connection.run_script(&scripts[0], r#become).await;
+        }
+
+        tracing::debug!(host = %state.name, probes = scripts.len() - 1, "running a change with a probe batch");
+        let output = connection
+            .run_script(&batch_script(&scripts), r#become)
+            .await?;
+        let Some(mut outputs) = parse_batch(&output.stdout, scripts.len()) else {
+            // The change may have run, so it is not tried again.
+            return Err(TransportError::Exec(format!(
+                "`{}`: the output of the change was cut short (exit status {}): {}",
+                state.name,
+                output.exit_code,
+                output.stderr.trim()
+            )));
+        };
+        let change = outputs.remove(0);
+        for (probe, result) in scripts.into_iter().skip(1).zip(outputs) {
+            state
+                .probe_cache
+                .entries
+                .insert((user.map(String::from), probe), result);
+        }
+        Ok(change)
+    }
+
     /// Runs the facts script and, in the same round trip, the probes of the play's tasks
     /// that need no become. Returns the facts script's own output.
     ///

@@ -508,7 +508,10 @@ impl Runner<'_> {
         };
         let (action, plan) = plan;
         self.finish_module(
+            context,
             state,
+            task,
+            upcoming,
             action.as_ref(),
             plan,
             &connection,
@@ -666,7 +669,10 @@ impl Runner<'_> {
     #[allow(clippy::too_many_arguments)]
     async fn finish_module(
         &self,
+        context: &PlayContext<'_>,
         state: &mut HostState,
+        task: &Task,
+        upcoming: &[Task],
         action: &dyn crate::modules::Action,
         plan: Plan,
         connection: &crate::transport::Connection,
@@ -725,9 +731,18 @@ impl Runner<'_> {
             };
         };
         // The host is about to change, so probes read ahead of their tasks may be stale.
+        // The following tasks' probes run again after the change, in the same command.
         state.probe_cache.clear();
-        let output = match connection
-            .run_script(&format!("{exports}{script}"), r#become)
+        let output = match self
+            .apply_and_probe(
+                context,
+                state,
+                connection,
+                task,
+                format!("{exports}{script}"),
+                r#become,
+                upcoming,
+            )
             .await
         {
             Ok(output) => output,

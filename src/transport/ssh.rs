@@ -9,7 +9,7 @@ use russh::client::{self, AuthResult, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::{Algorithm, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Disconnect, Preferred, Sig};
+use russh::{Channel, ChannelMsg, Disconnect, Preferred, Sig};
 use ssh2_config::SshConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
@@ -26,6 +26,9 @@ const KEEPALIVE_MAX: usize = 3;
 pub struct SshSession {
     name: String,
     handle: Handle<HostKeyChecker>,
+    /// A session channel opened while the previous command ran, so the next command
+    /// starts without waiting a round trip for its channel.
+    spare: std::sync::Mutex<Option<Channel<client::Msg>>>,
     /// Sessions to the `ProxyJump` hosts, in hop order. The target's traffic runs through
     /// them, so they live as long as this session.
     jumps: Vec<Handle<HostKeyChecker>>,
@@ -137,14 +140,63 @@ impl SshSession {
         }
     }
 
-    /// Runs `command` on a new channel, writing `stdin` to it while reading its output.
+    /// Runs `command` on the spare channel or a new one, writing `stdin` to it while
+    /// reading its output. The next spare channel opens while the command runs.
     pub async fn exec(&self, command: &str, stdin: &[u8]) -> Result<ExecOutput, TransportError> {
+        let spare = self.take_spare();
+        let channel = match spare {
+            Some(channel) => channel,
+            None => self.handle.channel_open_session().await.map_err(|error| {
+                TransportError::Exec(format!(
+                    "`{}`: cannot open an SSH channel: {error}; the connection may have dropped",
+                    self.name
+                ))
+            })?,
+        };
+        let (output, ()) = tokio::join!(self.run_on(channel, command, stdin), self.refill_spare());
+        output
+    }
+
+    fn take_spare(&self) -> Option<Channel<client::Msg>> {
+        self.spare.lock().ok().and_then(|mut spare| spare.take())
+    }
+
+    /// Opens a spare channel unless one is waiting. A failure is left to the next command,
+    /// which opens its own channel and reports the error.
+    async fn refill_spare(&self) {
+        let empty = self
+            .spare
+            .lock()
+            .map(|spare| spare.is_none())
+            .unwrap_or(false);
+        if !empty {
+            return;
+        }
+        match self.handle.channel_open_session().await {
+            Ok(channel) => {
+                let extra = match self.spare.lock() {
+                    Ok(mut spare) if spare.is_none() => {
+                        *spare = Some(channel);
+                        None
+                    }
+                    _ => Some(channel),
+                };
+                // Another command filled the slot meanwhile: two idle channels are one too many.
+                if let Some(extra) = extra {
+                    let _ = extra.close().await;
+                }
+            }
+            Err(error) => tracing::debug!(host = %self.name, %error, "cannot open a spare channel"),
+        }
+    }
+
+    async fn run_on(
+        &self,
+        channel: Channel<client::Msg>,
+        command: &str,
+        stdin: &[u8],
+    ) -> Result<ExecOutput, TransportError> {
         let name = &self.name;
-        let channel = self.handle.channel_open_session().await.map_err(|error| {
-            TransportError::Exec(format!(
-                "`{name}`: cannot open an SSH channel: {error}; the connection may have dropped"
-            ))
-        })?;
         let (mut reader, writer) = channel.split();
         writer.exec(false, command).await.map_err(|error| {
             TransportError::Exec(format!("`{name}`: cannot start the command: {error}"))
@@ -214,6 +266,9 @@ impl SshSession {
 
     /// Sends a disconnect message to the target, then to each jump host from the last.
     pub async fn close(self) {
+        if let Some(spare) = self.take_spare() {
+            let _ = spare.close().await;
+        }
         let handles = std::iter::once(self.handle).chain(self.jumps.into_iter().rev());
         for handle in handles {
             if let Err(error) = handle.disconnect(Disconnect::ByApplication, "", "en").await {
@@ -253,6 +308,7 @@ async fn connect_chain(
     Ok(SshSession {
         name: options.name.clone(),
         handle,
+        spare: std::sync::Mutex::new(None),
         jumps,
     })
 }
