@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::host::HostState;
@@ -79,10 +78,9 @@ impl Runner<'_> {
         }
 
         tracing::debug!(host = %state.name, probes = scripts.len(), "running a probe batch");
-        let output = connection
-            .run_script(&batch_script(&scripts), r#become)
-            .await?;
-        let outputs = match parse_batch(&output.stdout, scripts.len()) {
+        let batch = Batch::new(&scripts);
+        let output = connection.run_script(&batch.script, r#become).await?;
+        let outputs = match batch.parse(&output, scripts.len()) {
             Some(outputs) => outputs,
             None => {
                 tracing::warn!(host = %state.name, "probe batch output was incomplete, probing alone");
@@ -128,10 +126,9 @@ impl Runner<'_> {
         }
 
         tracing::debug!(host = %state.name, probes = scripts.len() - 1, "running a change with a probe batch");
-        let output = connection
-            .run_script(&batch_script(&scripts), r#become)
-            .await?;
-        let Some(mut outputs) = parse_batch(&output.stdout, scripts.len()) else {
+        let batch = Batch::new(&scripts);
+        let output = connection.run_script(&batch.script, r#become).await?;
+        let Some(mut outputs) = batch.parse(&output, scripts.len()) else {
             // The change may have run, so it is not tried again.
             return Err(TransportError::Exec(format!(
                 "`{}`: the output of the change was cut short (exit status {}): {}",
@@ -174,8 +171,9 @@ impl Runner<'_> {
         }
 
         tracing::debug!(host = %state.name, probes = scripts.len() - 1, "gathering facts with a probe batch");
-        let output = connection.run_script(&batch_script(&scripts), None).await?;
-        let Some(mut outputs) = parse_batch(&output.stdout, scripts.len()) else {
+        let batch = Batch::new(&scripts);
+        let output = connection.run_script(&batch.script, None).await?;
+        let Some(mut outputs) = batch.parse(&output, scripts.len()) else {
             tracing::warn!(host = %state.name, "facts batch output was incomplete, gathering facts alone");
             return connection.run_script(facts, None).await;
         };
@@ -276,79 +274,100 @@ impl Runner<'_> {
     }
 }
 
-/// Returns one script that runs each probe in a subshell and prints, for each, a
-/// header with its index and exit status, then its standard output and error in base64.
-pub(super) fn batch_script(scripts: &[String]) -> String {
-    let mut batch = String::from("vf_dir=$(mktemp -d) || exit 1\ntrap 'rm -rf \"$vf_dir\"' EXIT\n");
-    for (index, script) in scripts.iter().enumerate() {
-        batch.push_str("(\n");
-        batch.push_str(script);
-        if !script.ends_with('\n') {
-            batch.push('\n');
-        }
-        batch.push_str(") >\"$vf_dir/out\" 2>\"$vf_dir/err\" </dev/null\n");
-        batch.push_str(&format!(
-            "printf 'VPSFORGE-PROBE %s %s\\n' {index} \"$?\"\nbase64 <\"$vf_dir/out\"\necho VPSFORGE-STDERR\nbase64 <\"$vf_dir/err\"\n"
-        ));
-    }
-    batch.push_str("echo VPSFORGE-END\n");
-    batch
+/// A batch: one script that runs several scripts in turn, each in a subshell, and the
+/// random marker that separates their outputs.
+///
+/// Each script's output goes straight to the batch's standard output and error, with a
+/// marker line after it, so a batch costs no process per script beyond its subshell. The
+/// marker is random per batch, so no file the probes read can contain it by accident.
+pub(super) struct Batch {
+    pub script: String,
+    marker: String,
 }
 
-/// Parses a batch's output into one `ExecOutput` per probe, or `None` when it is incomplete.
-pub(super) fn parse_batch(output: &str, count: usize) -> Option<Vec<ExecOutput>> {
-    // Each probe's part: exit status, base64 standard output, base64 standard error.
-    let mut parts: Vec<(i32, String, String)> = Vec::with_capacity(count);
-    let mut in_stderr = false;
-    let mut ended = false;
-    for line in output.lines() {
-        if let Some(header) = line.strip_prefix("VPSFORGE-PROBE ") {
-            let mut fields = header.split(' ');
-            let index: usize = fields.next()?.parse().ok()?;
-            if index != parts.len() {
-                return None;
-            }
-            let exit_code: i32 = fields.next()?.parse().ok()?;
-            parts.push((exit_code, String::new(), String::new()));
-            in_stderr = false;
-        } else if line == "VPSFORGE-STDERR" {
-            in_stderr = true;
-        } else if line == "VPSFORGE-END" {
-            ended = true;
-            break;
-        } else {
-            let part = parts.last_mut()?;
-            if in_stderr {
-                part.2.push_str(line);
-            } else {
-                part.1.push_str(line);
-            }
+impl Batch {
+    pub fn new(scripts: &[String]) -> Batch {
+        let mut bytes = [0u8; 16];
+        // Without the system's random source, the clock and the process ID still make
+        // a marker that no file holds by accident.
+        if getrandom::fill(&mut bytes).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos());
+            bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
         }
+        let marker: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let marker = format!("VPSFORGE-{marker}");
+        let mut script = format!(
+            "vf_m={marker}\nprintf '%s begin\\n' \"$vf_m\"\nprintf '%s begin\\n' \"$vf_m\" >&2\n"
+        );
+        for probe in scripts {
+            script.push_str("(\n");
+            script.push_str(probe);
+            if !probe.ends_with('\n') {
+                script.push('\n');
+            }
+            script.push_str(
+                ") </dev/null\nvf_s=$?\nprintf '\\n%s %s\\n' \"$vf_m\" \"$vf_s\"\nprintf '\\n%s\\n' \"$vf_m\" >&2\n",
+            );
+        }
+        script.push_str("printf '%s end\\n' \"$vf_m\"\n");
+        Batch { script, marker }
     }
-    if !ended || parts.len() != count {
-        return None;
-    }
-    let decode = |text: &str| -> Option<String> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .ok()?;
-        Some(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    parts
-        .into_iter()
-        .map(|(exit_code, stdout, stderr)| {
-            Some(ExecOutput {
+
+    /// Splits a batch's output into one `ExecOutput` per script, or `None` when it is
+    /// incomplete.
+    pub fn parse(&self, output: &ExecOutput, count: usize) -> Option<Vec<ExecOutput>> {
+        let begin = format!("{} begin\n", self.marker);
+        let after_stdout = format!("\n{} ", self.marker);
+        let after_stderr = format!("\n{}\n", self.marker);
+
+        let stdout = &output.stdout;
+        let mut rest = &stdout[stdout.find(&begin)? + begin.len()..];
+        let mut stderr_rest = {
+            let stderr = &output.stderr;
+            &stderr[stderr.find(&begin)? + begin.len()..]
+        };
+        let mut outputs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let at = rest.find(&after_stdout)?;
+            let out = &rest[..at];
+            let status_line = &rest[at + after_stdout.len()..];
+            let line_end = status_line.find('\n')?;
+            let exit_code: i32 = status_line[..line_end].parse().ok()?;
+            rest = &status_line[line_end + 1..];
+
+            let at = stderr_rest.find(&after_stderr)?;
+            let err = &stderr_rest[..at];
+            stderr_rest = &stderr_rest[at + after_stderr.len()..];
+
+            outputs.push(ExecOutput {
                 exit_code,
-                stdout: decode(&stdout)?,
-                stderr: decode(&stderr)?,
-            })
-        })
-        .collect()
+                stdout: out.to_string(),
+                stderr: err.to_string(),
+            });
+        }
+        rest.starts_with(&format!("{} end\n", self.marker))
+            .then_some(outputs)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(batch: &Batch) -> ExecOutput {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&batch.script)
+            .output()
+            .unwrap();
+        ExecOutput {
+            exit_code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
 
     #[test]
     fn batch_runs_each_probe_apart() {
@@ -357,42 +376,58 @@ mod tests {
             "printf 'no newline'".to_string(),
             "exit 0".to_string(),
             "cat; echo after-stdin".to_string(),
+            "printf '\\n\\n'; printf 'x' >&2".to_string(),
+            "cd /; vf_m=other; echo VPSFORGE-0 0".to_string(),
+            "pwd".to_string(),
         ];
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(batch_script(&scripts))
-            .output()
-            .unwrap();
-        let results = parse_batch(&String::from_utf8_lossy(&output.stdout), scripts.len()).unwrap();
-        assert_eq!(results.len(), 4);
+        let batch = Batch::new(&scripts);
+        let results = batch.parse(&run(&batch), scripts.len()).unwrap();
+        let seen: Vec<(i32, &str, &str)> = results
+            .iter()
+            .map(|r| (r.exit_code, r.stdout.as_str(), r.stderr.as_str()))
+            .collect();
         assert_eq!(
-            (
-                results[0].exit_code,
-                results[0].stdout.as_str(),
-                results[0].stderr.as_str()
-            ),
-            (3, "one\n", "err\n")
+            seen,
+            [
+                (3, "one\n", "err\n"),
+                (0, "no newline", ""),
+                (0, "", ""),
+                // Probes must not read the batch's standard input.
+                (0, "after-stdin\n", ""),
+                (0, "\n\n", "x"),
+                (0, "VPSFORGE-0 0\n", ""),
+                // A probe's `cd` and variables stay in its subshell.
+                (
+                    0,
+                    &format!("{}\n", std::env::current_dir().unwrap().display()),
+                    ""
+                ),
+            ]
         );
-        assert_eq!(results[1].stdout, "no newline");
-        assert_eq!(results[2].exit_code, 0);
-        assert_eq!(results[2].stdout, "");
-        assert_eq!(
-            results[3].stdout, "after-stdin\n",
-            "probes must not read the batch's standard input"
-        );
+    }
+
+    #[test]
+    fn markers_differ_between_batches() {
+        let scripts = vec!["true".to_string()];
+        assert_ne!(Batch::new(&scripts).marker, Batch::new(&scripts).marker);
     }
 
     #[test]
     fn incomplete_batch_is_rejected() {
         let scripts = vec!["echo a".to_string(), "echo b".to_string()];
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(batch_script(&scripts))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stdout);
-        let truncated = &text[..text.find("VPSFORGE-END").unwrap()];
-        assert!(parse_batch(truncated, 2).is_none());
-        assert!(parse_batch(&text, 3).is_none());
+        let batch = Batch::new(&scripts);
+        let output = run(&batch);
+        assert!(batch.parse(&output, 2).is_some());
+        let cut = ExecOutput {
+            stdout: output.stdout[..output.stdout.find(" end\n").unwrap()].to_string(),
+            ..output.clone()
+        };
+        assert!(batch.parse(&cut, 2).is_none());
+        assert!(batch.parse(&output, 3).is_none());
+        let other = Batch::new(&scripts);
+        assert!(
+            other.parse(&output, 2).is_none(),
+            "another batch's marker must not match"
+        );
     }
 }
