@@ -4,7 +4,8 @@
 //! the certbot role at pebble, and applies the bundled roles over real SSH. The
 //! host is then checked from the controller (HTTPS, the redirect, a closed
 //! port, sslyze's Mozilla profile check) and on the host (`certbot renew
-//! --dry-run`, the cron entry, drift repair).
+//! --dry-run`, the cron entry, drift repair). One test closes port 80 and
+//! obtains the certificate through DNS-01 instead.
 //!
 //! These tests need root, systemd-nspawn, debootstrap, pebble, and sslyze in
 //! `target/sslyze-venv`, which `tools/test` installs. A plain `cargo test`
@@ -152,7 +153,7 @@ impl Site {
 
     /// Writes the inventory: `h1` in group `web` with `web_vars` added to the
     /// group's variables, and in group `monitors` when `monitors` is true.
-    /// JSON is YAML, so the inventory is written as JSON.
+    /// JSON is valid YAML, so the inventory is written as JSON.
     fn write_inventory(&self, web_vars: serde_json::Map<String, Value>, monitors: bool) {
         // The controller reaches the host from the bridge address, and its many
         // short SSH connections would trip ufw's rate limit, so the test trusts it.
@@ -889,7 +890,10 @@ fn dns01_and_virtualenv_on_bookworm() {
         "flask_app_requirements": requirements,
         "flask_app_pip_arguments": ["--no-index"],
     });
-    let vars = vars.as_object().expect("an object").clone();
+    let vars = vars
+        .as_object()
+        .expect("the variables are an object")
+        .clone();
     site.write_inventory(vars, false);
     let pebble_offset = acme_log_len(&site, "pebble.log");
     let challtestsrv_offset = acme_log_len(&site, "challtestsrv.log");
@@ -897,7 +901,7 @@ fn dns01_and_virtualenv_on_bookworm() {
     assert_converges(&site);
     assert_serves_https(&site);
 
-    // nginx answers on port 80 on the host itself, so only the firewall keeps
+    // nginx listens on port 80 on the host itself, so only the firewall keeps
     // the controller, and pebble on it, out.
     let local = site.ssh(&format!(
         "curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {DOMAIN}' http://127.0.0.1/"
