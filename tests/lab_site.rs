@@ -4,7 +4,8 @@
 //! the certbot role at pebble, and applies the bundled roles over real SSH. The
 //! host is then checked from the controller (HTTPS, the redirect, a closed
 //! port, sslyze's Mozilla profile check) and on the host (`certbot renew
-//! --dry-run`, the cron entry, drift repair).
+//! --dry-run`, the cron entry, drift repair). One test closes port 80 and
+//! obtains the certificate through DNS-01 instead.
 //!
 //! These tests need root, systemd-nspawn, debootstrap, pebble, and sslyze in
 //! `target/sslyze-venv`, which `tools/test` installs. A plain `cargo test`
@@ -86,12 +87,23 @@ struct Site {
     lab: Lab,
     work: tempfile::TempDir,
     acme_url: String,
+    /// The controller's address on the lab bridge, where pebble and challtestsrv listen.
+    bridge: String,
     address: String,
 }
 
 impl Site {
-    /// Boots one host of `release` in lab `name`, starts pebble and writes the inventory.
+    /// Boots one host of `release` in lab `name`, starts pebble and writes an
+    /// inventory that also puts `h1` in group `monitors`.
     fn up(name: &str, release: &str) -> Site {
+        let site = Site::boot(name, release);
+        site.write_inventory(serde_json::Map::new(), true);
+        site
+    }
+
+    /// Boots one host of `release` in lab `name` and starts pebble, without writing an inventory.
+    fn boot(name: &str, release: &str) -> Site {
+        let name = &lab::checkout_name(name);
         // A lab left over from an interrupted run would keep its old release.
         let _ = lab_command(name, &["down"]);
         let output = lab_command(name, &["up", "--release", release, "1"]);
@@ -130,28 +142,53 @@ impl Site {
 
         let address = lab.address("h1").to_owned();
         let work = tempfile::tempdir().expect("temporary folder");
-        let inventory = work.path().join(INVENTORY);
-        // The controller reaches the host from the bridge address, and its many
-        // short SSH connections would trip ufw's rate limit, so the test trusts it.
-        let text = format!(
-            "all:\n  children:\n    web:\n      hosts:\n        h1:\n          ansible_host: {address}\n          \
-             ansible_user: root\n          ansible_ssh_private_key_file: {key}\n      vars:\n        \
-             site_domains: [{DOMAIN}]\n        certbot_server: {acme_url}\n        \
-             certbot_ca_bundle: {ca}\n        firewall_ssh_allow_from: [{bridge}]\n    \
-             monitors:\n      hosts:\n        h1:\n      vars:\n        \
-             monitoring_targets: [\"https://{DOMAIN}/\"]\n        monitoring_ca_file: {root}\n",
-            key = lab.key().display(),
-            ca = lab.dir.join("acme-ca.pem").display(),
-            root = lab.dir.join("pebble-root.pem").display(),
-        );
-        std::fs::write(&inventory, text).expect("write the inventory");
-
         Site {
             lab,
             work,
             acme_url,
+            bridge,
             address,
         }
+    }
+
+    /// Writes the inventory: `h1` in group `web` with `web_vars` added to the
+    /// group's variables, and in group `monitors` when `monitors` is true.
+    /// JSON is valid YAML, so the inventory is written as JSON.
+    fn write_inventory(&self, web_vars: serde_json::Map<String, Value>, monitors: bool) {
+        // The controller reaches the host from the bridge address, and its many
+        // short SSH connections would trip ufw's rate limit, so the test trusts it.
+        let mut vars = serde_json::json!({
+            "site_domains": [DOMAIN],
+            "certbot_server": self.acme_url,
+            "certbot_ca_bundle": self.lab.dir.join("acme-ca.pem"),
+            "firewall_ssh_allow_from": [self.bridge],
+        });
+        vars.as_object_mut()
+            .expect("the variables are an object")
+            .extend(web_vars);
+        let h1 = serde_json::json!({
+            "ansible_host": self.address,
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": self.lab.key(),
+        });
+        let mut children = serde_json::json!({
+            "web": {"hosts": {"h1": h1}, "vars": vars},
+        });
+        if monitors {
+            children["monitors"] = serde_json::json!({
+                "hosts": {"h1": null},
+                "vars": {
+                    "monitoring_targets": [format!("https://{DOMAIN}/")],
+                    "monitoring_ca_file": self.lab.dir.join("pebble-root.pem"),
+                },
+            });
+        }
+        let inventory = serde_json::json!({"all": {"children": children}});
+        std::fs::write(
+            self.work.path().join(INVENTORY),
+            serde_json::to_string_pretty(&inventory).expect("inventory as JSON"),
+        )
+        .expect("write the inventory");
     }
 
     fn apply(&self, extra: &[&str]) -> RunOutput {
@@ -372,7 +409,9 @@ fn assert_serves_https(site: &Site) {
             "session cookie lacks `{attribute}`: {cookie}"
         );
     }
+}
 
+fn assert_http_redirects(site: &Site) {
     let redirect = site.curl(&format!("http://{DOMAIN}/some/path?q=1"));
     assert!(
         redirect.starts_with("HTTP/1.1 301"),
@@ -702,6 +741,7 @@ fn site_on_bookworm() {
 
     assert_converges(&site);
     assert_serves_https(&site);
+    assert_http_redirects(&site);
     assert_rejects_unsafe_settings(&site);
     assert_port_closed(&site);
     assert_renewal(&site);
@@ -757,6 +797,7 @@ fn site_on_trixie_with_nftables() {
     assert!(ruleset.contains("policy drop;"), "{ruleset}");
     assert!(ruleset.contains("tcp dport 443 accept"), "{ruleset}");
     assert_serves_https(&site);
+    assert_http_redirects(&site);
     assert_port_closed(&site);
 
     let curves = site.ssh("grep '^ssl_ecdh_curve' /etc/nginx/conf.d/vpsforge-tls.conf");
@@ -771,5 +812,145 @@ fn site_on_trixie_with_nftables() {
     assert!(
         handshake.contains("Negotiated TLS1.3 group: X25519MLKEM768"),
         "the handshake did not use X25519MLKEM768:\n{handshake}"
+    );
+}
+
+/// The port of pebble-challtestsrv's management API on the bridge (`src/lab/acme.rs`).
+const CHALLTESTSRV_MANAGEMENT_PORT: u16 = 8055;
+
+/// Returns the bytes of the log `name` in the lab's `acme` folder from `offset` on.
+///
+/// Pebble and challtestsrv append to their logs across runs of a lab, so a test
+/// reads only what was written after it recorded the offset.
+fn acme_log_since(site: &Site, name: &str, offset: u64) -> String {
+    let path = site.lab.dir.join("acme").join(name);
+    let text = std::fs::read(&path)
+        .unwrap_or_else(|error| panic!("failed to read `{}`: {error}", path.display()));
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(text.len());
+    String::from_utf8_lossy(&text[start..]).into_owned()
+}
+
+fn acme_log_len(site: &Site, name: &str) -> u64 {
+    std::fs::metadata(site.lab.dir.join("acme").join(name))
+        .map(|metadata| metadata.len())
+        .unwrap_or(0)
+}
+
+/// Checks that pebble validated only DNS-01 challenges since the offsets, and
+/// that the role's hook published and removed the TXT record through challtestsrv.
+fn assert_validated_by_dns(site: &Site, pebble_offset: u64, challtestsrv_offset: u64) {
+    let pebble = acme_log_since(site, "pebble.log", pebble_offset);
+    assert!(
+        pebble.contains("set VALID by completed challenge"),
+        "pebble validated no challenge:\n{pebble}"
+    );
+    assert!(
+        !pebble.contains("Attempting to validate w/ HTTP"),
+        "pebble tried an HTTP-01 validation:\n{pebble}"
+    );
+
+    let challtestsrv = acme_log_since(site, "challtestsrv.log", challtestsrv_offset);
+    let record = format!("\"_acme-challenge.{DOMAIN}.\"");
+    for action in ["Added DNS-01 TXT challenge", "Removed DNS-01 TXT challenge"] {
+        assert!(
+            challtestsrv
+                .lines()
+                .any(|line| line.contains(action) && line.contains(&record)),
+            "challtestsrv did not log `{action}` for {record}:\n{challtestsrv}"
+        );
+    }
+}
+
+/// Obtains the certificate through DNS-01 on a host whose firewall blocks port
+/// 80, and runs the app from a virtualenv, both on one bookworm host.
+///
+/// The firewall role opens only 443, so pebble's HTTP-01 validation could not
+/// reach nginx. The certbot role's DNS API hook publishes the TXT record through
+/// challtestsrv's management API, which is also pebble's DNS server. The lab has
+/// no PyPI, so the requirements are ones Debian's packages already satisfy, and
+/// pip runs with `--no-index`.
+#[test]
+#[ignore = "needs root and systemd-nspawn; run with --include-ignored"]
+fn dns01_and_virtualenv_on_bookworm() {
+    let _serial = SERIAL.lock().unwrap_or_else(|error| error.into_inner());
+    let site = Site::boot("site-dns01", "bookworm");
+
+    let requirements = site.work.path().join("requirements.txt");
+    std::fs::write(&requirements, "Flask\ngunicorn\n").expect("write requirements.txt");
+    let api = format!("http://{}:{CHALLTESTSRV_MANAGEMENT_PORT}", site.bridge);
+    let vars = serde_json::json!({
+        "firewall_allowed_tcp_ports": [443],
+        "certbot_challenge": "dns-01",
+        "certbot_dns_api_set_url": format!("{api}/set-txt"),
+        "certbot_dns_api_clear_url": format!("{api}/clear-txt"),
+        "certbot_dns_api_headers": ["X-Vpsforge-Test: dns-01"],
+        "certbot_dns_propagation_seconds": 0,
+        "flask_app_requirements": requirements,
+        "flask_app_pip_arguments": ["--no-index"],
+    });
+    let vars = vars
+        .as_object()
+        .expect("the variables are an object")
+        .clone();
+    site.write_inventory(vars, false);
+    let pebble_offset = acme_log_len(&site, "pebble.log");
+    let challtestsrv_offset = acme_log_len(&site, "challtestsrv.log");
+
+    assert_converges(&site);
+    assert_serves_https(&site);
+
+    // nginx listens on port 80 on the host itself, so only the firewall keeps
+    // the controller, and pebble on it, out.
+    let local = site.ssh(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {DOMAIN}' http://127.0.0.1/"
+    ));
+    assert_eq!(local, "301", "nginx should answer on port 80 on the host");
+    let address: SocketAddr = format!("{}:80", site.address)
+        .parse()
+        .expect("socket address");
+    assert!(
+        TcpStream::connect_timeout(&address, Duration::from_secs(3)).is_err(),
+        "port 80 accepted a connection from the controller"
+    );
+
+    let renewal = site.ssh(&format!("cat /etc/letsencrypt/renewal/{DOMAIN}.conf"));
+    for line in [
+        "authenticator = manual",
+        "pref_challs = dns-01,",
+        "manual_auth_hook = /usr/local/sbin/vpsforge-certbot-dns-hook auth",
+        "manual_cleanup_hook = /usr/local/sbin/vpsforge-certbot-dns-hook cleanup",
+    ] {
+        assert!(
+            renewal.lines().any(|candidate| candidate == line),
+            "certbot's renewal configuration lacks `{line}`:\n{renewal}"
+        );
+    }
+    let headers = site.ssh("stat -c '%a %U' /etc/letsencrypt/vpsforge-dns-api-headers");
+    assert_eq!(headers, "600 root\n", "the DNS API headers file");
+    assert_validated_by_dns(&site, pebble_offset, challtestsrv_offset);
+
+    let pebble_offset = acme_log_len(&site, "pebble.log");
+    let challtestsrv_offset = acme_log_len(&site, "challtestsrv.log");
+    assert_renewal(&site);
+    assert_validated_by_dns(&site, pebble_offset, challtestsrv_offset);
+
+    let exec_start = site.ssh("systemctl show -p ExecStart --value flask_app.service");
+    assert!(
+        exec_start.contains("path=/srv/flask_app/venv/bin/python ;")
+            && exec_start.contains("argv[]=/srv/flask_app/venv/bin/python -m gunicorn "),
+        "gunicorn should start from the virtualenv: {exec_start}"
+    );
+    let command_line = site
+        .ssh("tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value flask_app.service)/cmdline");
+    assert!(
+        command_line.starts_with("/srv/flask_app/venv/bin/python -m gunicorn "),
+        "gunicorn runs as `{command_line}`"
+    );
+    let built_from = site.ssh("cat /srv/flask_app/venv/vpsforge-requirements.txt");
+    assert_eq!(
+        built_from, "Flask\ngunicorn\n",
+        "the virtualenv's requirements"
     );
 }
