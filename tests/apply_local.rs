@@ -656,3 +656,82 @@ fn facts_and_first_probes_share_one_command() {
     assert_eq!(again.recap("one", "changed"), 0, "{}", again.stdout);
     assert_eq!(again.recap("one", "commands"), 2, "{}", again.stdout);
 }
+
+#[test]
+fn read_only_commands_run_like_probes() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: write the version
+      copy:
+        dest: "{{ root }}/version"
+        content: "{{ version }}\n"
+    - name: read the version
+      command: cat "{{ root }}/version"
+      register: seen
+      changed_when: false
+      check_mode: false
+    - name: read the size
+      shell: wc -c < "{{ root }}/version"
+      register: count
+      changed_when: false
+      check_mode: false
+    - name: record what was read
+      copy:
+        dest: "{{ root }}/seen"
+        content: "{{ seen.stdout }} {{ count.stdout | trim }}\n"
+    - name: make a folder
+      file:
+        path: "{{ root }}/data"
+        state: directory
+"#;
+    let first = project.apply(playbook, &["-e", "version=1"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    // The reads ran after the version was written, though they went out with it.
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("seen")).unwrap(),
+        "1 2\n"
+    );
+
+    let again = project.apply(playbook, &["-e", "version=1", "--check"]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(again.recap("one", "changed"), 0, "{}", again.stdout);
+    // The two reads go out with the first probes. The record task renders from what
+    // they read, so its probe goes out after them: two commands, not four.
+    assert_eq!(again.recap("one", "commands"), 2, "{}", again.stdout);
+
+    let changed = project.apply(playbook, &["-e", "version=2"]);
+    assert_eq!(changed.code, 0, "{}\n{}", changed.stdout, changed.stderr);
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("seen")).unwrap(),
+        "2 2\n"
+    );
+}
+
+#[test]
+fn a_command_that_may_change_the_host_is_not_read_ahead() {
+    let project = Project::new(&["one"]);
+    // Without `check_mode: false`, `changed_when: false` does not make a command
+    // read-only, so it is not read ahead: it runs once, at its turn, even though the
+    // task before it changes the host and would empty a read-ahead result.
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: write a file
+      copy:
+        dest: "{{ root }}/file"
+        content: "x\n"
+    - name: count the runs
+      shell: echo run >> "{{ root }}/runs"
+      changed_when: false
+"#;
+    let first = project.apply(playbook, &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(
+        std::fs::read_to_string(project.root("one").join("runs")).unwrap(),
+        "run\n"
+    );
+}

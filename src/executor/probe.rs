@@ -112,13 +112,18 @@ impl Runner<'_> {
     ) -> Result<ExecOutput, TransportError> {
         let user = r#become.map(|b| b.user.as_str());
         let mut scripts = vec![script];
-        if self.collect_probes(
-            context,
-            state,
-            std::slice::from_ref(task),
-            user,
-            &mut scripts,
-        ) {
+        // Reading ahead stops at a command, but the probes after this one read the host
+        // after it, so they are worth collecting, unless more of its loop runs first.
+        let is_command = matches!(&task.kind, TaskKind::Action { module, .. } if matches!(module.name, "command" | "shell"));
+        if (is_command && task.r#loop.is_none())
+            || self.collect_probes(
+                context,
+                state,
+                std::slice::from_ref(task),
+                user,
+                &mut scripts,
+            )
+        {
             self.collect_probes(context, state, upcoming, user, &mut scripts);
         }
         if scripts.len() == 1 {
@@ -186,9 +191,13 @@ impl Runner<'_> {
 
     /// Adds the probe scripts of `tasks` that would run with the same become user.
     /// A task that cannot be rendered yet is left out: it probes when it runs.
-    /// Returns `false` where reading further ahead is wasted work: at a `command`
-    /// or `shell` task, which vpsforge must assume changes the host, so the cache
-    /// is emptied when it runs.
+    ///
+    /// A read-only command (see [`is_query`]) is read ahead like a probe. Returns
+    /// `false` where reading further ahead is wasted work: at a `command` or `shell`
+    /// task that will run or may run, because vpsforge must assume it changes the host
+    /// and empties the cache. A command whose `creates` or `removes` is known only
+    /// from the host adds that probe and reading goes on, because on a converged host
+    /// it usually does not run.
     fn collect_probes(
         &self,
         context: &PlayContext<'_>,
@@ -213,9 +222,9 @@ impl Runner<'_> {
                     args,
                     arg_spans,
                 } => {
-                    if matches!(module.name, "command" | "shell") {
-                        return false;
-                    }
+                    let query = is_query(task);
+                    // A command that may change the host, whose run cannot be ruled out here.
+                    let changing_command = matches!(module.name, "command" | "shell") && !query;
                     if module.kind != ModuleKind::Remote
                         || task.delegate_to.is_some()
                         || !self.tags_allow(&task.tags)
@@ -225,6 +234,9 @@ impl Runner<'_> {
                     let vars = self.task_vars(state, context, task);
                     let become_user = self.become_for(state, context, task, &vars).map(|b| b.user);
                     if become_user.as_deref() != user {
+                        if changing_command {
+                            return false;
+                        }
                         continue;
                     }
                     let iterations: Vec<Map<String, Value>> = match &task.r#loop {
@@ -235,6 +247,7 @@ impl Runner<'_> {
                                 .enumerate()
                                 .map(|(index, item)| item_vars(task, &vars, index, item))
                                 .collect(),
+                            Err(_) if changing_command => return false,
                             Err(_) => continue,
                         },
                     };
@@ -243,28 +256,48 @@ impl Runner<'_> {
                         let scope = self
                             .templar
                             .scope(TemplateVars::new(Value::Object(iteration)));
-                        let applies = task.when.iter().all(|condition| {
-                            scope.eval_condition(&condition.expr).unwrap_or(false)
+                        let applies = task.when.iter().try_fold(true, |applies, condition| {
+                            Some(applies && scope.eval_condition(&condition.expr).ok()?)
                         });
-                        if !applies {
+                        match applies {
+                            Some(true) => {}
+                            Some(false) => continue,
+                            None if changing_command => return false,
+                            None => continue,
+                        }
+                        let rendered = self.render_args(task, args, arg_spans, &scope);
+                        let action = rendered.as_ref().ok().and_then(|rendered| {
+                            self.build_action(context, task, module, rendered, &scope, &facts)
+                                .ok()
+                        });
+                        let exports = environment_exports(task, &scope).ok();
+                        let (Ok(rendered), Some(action), Some(exports)) =
+                            (rendered, action, exports)
+                        else {
+                            if changing_command {
+                                return false;
+                            }
+                            continue;
+                        };
+                        if query {
+                            if let Some(script) = query_script(action.as_ref(), state, &facts) {
+                                let script = format!("{exports}{script}");
+                                if !scripts.contains(&script) {
+                                    scripts.push(script);
+                                }
+                            }
                             continue;
                         }
-                        let Ok(rendered) = self.render_args(task, args, arg_spans, &scope) else {
-                            continue;
-                        };
-                        let Ok(action) =
-                            self.build_action(context, task, module, &rendered, &scope, &facts)
-                        else {
-                            continue;
-                        };
-                        let Ok(exports) = environment_exports(task, &scope) else {
-                            continue;
-                        };
                         if let Some(probe) = action.probe().map(|probe| format!("{exports}{probe}"))
                         {
                             if !scripts.contains(&probe) {
                                 scripts.push(probe);
                             }
+                        }
+                        let decided_by_files =
+                            rendered.contains_key("creates") || rendered.contains_key("removes");
+                        if changing_command && !decided_by_files {
+                            return false;
                         }
                     }
                 }
@@ -272,6 +305,39 @@ impl Runner<'_> {
         }
         true
     }
+}
+
+/// Returns whether `task` is a read-only command: a `command` or `shell` task with
+/// `changed_when: false` and `check_mode: false`. That pair says the command only
+/// reads, since it runs even under `--check` and never reports a change, so vpsforge
+/// runs it like a probe: read ahead in a batch, its result shared until the host
+/// changes, and it empties no cache.
+pub(super) fn is_query(task: &Task) -> bool {
+    let TaskKind::Action { module, .. } = &task.kind else {
+        return false;
+    };
+    let never_changes = match task.changed_when.as_deref() {
+        Some([condition]) => matches!(condition.expr.trim(), "false" | "False"),
+        _ => false,
+    };
+    matches!(module.name, "command" | "shell") && task.check_mode == Some(false) && never_changes
+}
+
+/// Returns the script a read-only command runs, when it does not depend on a probe.
+fn query_script(
+    action: &dyn crate::modules::Action,
+    state: &HostState,
+    facts: &Value,
+) -> Option<String> {
+    if action.probe().is_some() {
+        return None;
+    }
+    let view = crate::modules::HostView {
+        check_mode: false,
+        facts,
+        predicted: &state.predictions,
+    };
+    action.plan(&ExecOutput::default(), &view).ok()?.apply
 }
 
 /// A batch: one script that runs several scripts in turn, each in a subshell, and the

@@ -730,21 +730,20 @@ impl Runner<'_> {
                 check_mode,
             };
         };
-        // The host is about to change, so probes read ahead of their tasks may be stale.
-        // The following tasks' probes run again after the change, in the same command.
-        state.probe_cache.clear();
-        let output = match self
-            .apply_and_probe(
-                context,
-                state,
-                connection,
-                task,
-                format!("{exports}{script}"),
-                r#become,
-                upcoming,
-            )
-            .await
-        {
+        let script = format!("{exports}{script}");
+        let output = if super::probe::is_query(task) {
+            // A read-only command runs like a probe: from the cache or in a batch.
+            self.probe(context, state, connection, task, script, r#become, upcoming)
+                .await
+        } else {
+            // The host is about to change, so probes read ahead of their tasks may be
+            // stale. The following tasks' probes run again after the change, in the
+            // same command.
+            state.probe_cache.clear();
+            self.apply_and_probe(context, state, connection, task, script, r#become, upcoming)
+                .await
+        };
+        let output = match output {
             Ok(output) => output,
             Err(error) => {
                 return Outcome {
