@@ -915,7 +915,14 @@ impl Action for Ufw {
         script.push_str(&section_header("installed"));
         script.push_str("echo yes\n");
         script.push_str(&section_header("status"));
-        script.push_str("LC_ALL=C ufw status verbose 2>&1 || true\n");
+        // ufw reports `active` when its chains are loaded in the kernel. Asking iptables
+        // as ufw does, instead of running `ufw status`, keeps the probe free of Python,
+        // which ufw is written in. The rules file is readable by root only, as ufw needs.
+        script.push_str(
+            "if [ ! -r /etc/ufw/user.rules ]; then echo 'ERROR: You need to be root to run this script'\n\
+             elif iptables -L ufw-user-input -n >/dev/null 2>&1; then echo 'Status: active'\n\
+             else echo 'Status: inactive'; fi\n",
+        );
 
         script.push_str(&section_header("defaults"));
         script.push_str("cat /etc/default/ufw 2>/dev/null || true\n");
