@@ -37,8 +37,14 @@ echo "python3=$(command -v python3 2>/dev/null)"
 # The version comes from the interpreter's file name, so no Python process starts.
 echo "python3_version=$(readlink -f "$(command -v python3)" 2>/dev/null | sed -n 's|.*/python\([0-9][0-9.]*\)$|\1|p')"
 echo "pkg_mgr=$(if command -v apt-get >/dev/null 2>&1; then echo apt; elif command -v dnf >/dev/null 2>&1; then echo dnf; fi)"
-echo "user_id=$(id -un)"
-echo "user_uid=$(id -u)"
+# Facts read again after a change may run through sudo; they still name the login user.
+if [ -n "${SUDO_USER:-}" ] && [ -n "${SUDO_UID:-}" ]; then
+  echo "user_id=$SUDO_USER"
+  echo "user_uid=$SUDO_UID"
+else
+  echo "user_id=$(id -un)"
+  echo "user_uid=$(id -u)"
+fi
 echo "timezone=$(timedatectl show -p Timezone --value 2>/dev/null || cat /etc/timezone 2>/dev/null)"
 echo "date_epoch=$(date +%s)"
 "#;

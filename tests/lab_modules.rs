@@ -264,13 +264,14 @@ const SCENARIOS: &[Scenario] = &[
         name: "timezone",
         playbook: r#"
 - hosts: h1
-  gather_facts: false
   tasks:
     - community.general.timezone: { name: Asia/Shanghai }
+    # The facts are read again after the change, so this writes the new zone.
+    - copy: { dest: /etc/vf-zone, content: "{{ ansible_date_time.tz }}\n" }
 "#,
-        touched: &["/etc/localtime", "/etc/timezone"],
-        verify: "readlink /etc/localtime",
-        expect: "Asia/Shanghai",
+        touched: &["/etc/localtime", "/etc/timezone", "/etc/vf-zone"],
+        verify: "readlink /etc/localtime; cat /etc/vf-zone",
+        expect: "Asia/Shanghai\nAsia/Shanghai\n",
     },
     Scenario {
         name: "user_and_group",

@@ -112,6 +112,11 @@ impl Runner<'_> {
     ) -> Result<ExecOutput, TransportError> {
         let user = r#become.map(|b| b.user.as_str());
         let mut scripts = vec![script];
+        // Facts the change may have made stale are read again after it, in the same command.
+        let refresh_facts = state.facts.is_some() && may_change_facts(task);
+        if refresh_facts {
+            scripts.push(crate::facts::SCRIPT.to_string());
+        }
         // Reading ahead stops at a command, but the probes after this one read the host
         // after it, so they are worth collecting, unless more of its loop runs first.
         let is_command = matches!(&task.kind, TaskKind::Action { module, .. } if matches!(module.name, "command" | "shell"));
@@ -143,7 +148,16 @@ impl Runner<'_> {
             )));
         };
         let change = outputs.remove(0);
-        for (probe, result) in scripts.into_iter().skip(1).zip(outputs) {
+        if refresh_facts {
+            let facts = outputs.remove(0);
+            if facts.exit_code == 0 {
+                state.facts = Some(crate::facts::as_vars(&crate::facts::parse(&facts.stdout)));
+            } else {
+                tracing::warn!(host = %state.name, "reading the facts again failed: {}", facts.stderr.trim());
+            }
+        }
+        let skip = if refresh_facts { 2 } else { 1 };
+        for (probe, result) in scripts.into_iter().skip(skip).zip(outputs) {
             state
                 .probe_cache
                 .entries
@@ -321,6 +335,16 @@ pub(super) fn is_query(task: &Task) -> bool {
         _ => false,
     };
     matches!(module.name, "command" | "shell") && task.check_mode == Some(false) && never_changes
+}
+
+/// Returns whether a change by `task` can alter the gathered facts: packages (the
+/// OpenSSL and Python versions), the time zone, and commands, which can do anything.
+fn may_change_facts(task: &Task) -> bool {
+    matches!(
+        &task.kind,
+        TaskKind::Action { module, .. }
+            if matches!(module.name, "apt" | "package" | "timezone" | "command" | "shell")
+    )
 }
 
 /// Returns the script a read-only command runs, when it does not depend on a probe.
