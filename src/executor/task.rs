@@ -733,7 +733,7 @@ impl Runner<'_> {
         // The host is about to change, so probes read ahead of their tasks may be stale.
         // The following tasks' probes run again after the change, in the same command.
         state.probe_cache.clear();
-        let output = match self
+        let output = self
             .apply_and_probe(
                 context,
                 state,
@@ -743,8 +743,9 @@ impl Runner<'_> {
                 r#become,
                 upcoming,
             )
-            .await
-        {
+            .await;
+        self.count_machine_change(state);
+        let output = match output {
             Ok(output) => output,
             Err(error) => {
                 return Outcome {
