@@ -735,3 +735,81 @@ fn a_command_that_may_change_the_host_is_not_read_ahead() {
         "run\n"
     );
 }
+
+/// Writes an inventory in which `names` are local hosts sharing the folder `shared`:
+/// several inventory names for one machine, as when one server holds the `web` and
+/// the `db` roles.
+fn alias_project(names: &[&str]) -> Project {
+    let project = Project::new(&[]);
+    let shared = project.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let mut inventory = String::from("[local]\n");
+    for name in names {
+        inventory.push_str(&format!(
+            "{name} ansible_connection=local root={}\n",
+            shared.display()
+        ));
+    }
+    std::fs::write(project.path().join("inventory.ini"), inventory).unwrap();
+    project
+}
+
+#[test]
+fn aliases_see_each_others_changes() {
+    let project = alias_project(&["web", "db"]);
+    // The facts batch reads `db`'s probe of the file before `web` writes it. Ansible
+    // runs the tasks in lockstep, so `db` finds the file.
+    let playbook = r#"
+- hosts: local
+  tasks:
+    - name: write on web
+      copy:
+        dest: "{{ root }}/flag"
+        content: "web\n"
+      when: inventory_hostname == 'web'
+    - name: look
+      stat:
+        path: "{{ root }}/flag"
+      register: flag
+    - name: check
+      assert:
+        that: flag.stat.exists
+"#;
+    let run = project.apply(playbook, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.task_status("check", "web"), ["ok"], "{}", run.stdout);
+    assert_eq!(run.task_status("check", "db"), ["ok"], "{}", run.stdout);
+}
+
+#[test]
+fn aliases_see_changes_of_earlier_plays() {
+    let project = alias_project(&["web", "db"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: first look
+      stat:
+        path: "{{ root }}/flag"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: write on web
+      copy:
+        dest: "{{ root }}/flag"
+        content: "web\n"
+- hosts: db
+  gather_facts: false
+  tasks:
+    - name: look
+      stat:
+        path: "{{ root }}/flag"
+      register: flag
+    - name: check
+      assert:
+        that: flag.stat.exists
+"#;
+    let run = project.apply(playbook, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.task_status("check", "db"), ["ok"], "{}", run.stdout);
+}

@@ -70,12 +70,18 @@ struct Sshd {
 
 impl Sshd {
     fn start(client: &ClientKey) -> Sshd {
-        Sshd::start_with(client, "ERROR", false)
+        Sshd::start_with(client, "ERROR", false, "")
     }
 
-    /// Starts an sshd that logs at `log_level`. Levels above ERROR also send debug
-    /// lines to the client's standard error, so only the jump host uses them.
-    fn start_with(client: &ClientKey, log_level: &str, password_authentication: bool) -> Sshd {
+    /// Starts an sshd that logs at `log_level`, with `extra` lines at the end of its
+    /// config. Levels above ERROR also send debug lines to the client's standard error,
+    /// so only the jump host uses them.
+    fn start_with(
+        client: &ClientKey,
+        log_level: &str,
+        password_authentication: bool,
+        extra: &str,
+    ) -> Sshd {
         fs::create_dir_all("/run/sshd").expect("create /run/sshd for privilege separation");
 
         let dir = tempfile::tempdir().expect("temp dir");
@@ -120,7 +126,8 @@ impl Sshd {
                  PasswordAuthentication {}\n\
                  KbdInteractiveAuthentication no\n\
                  AllowTcpForwarding yes\n\
-                 LogLevel {}\n",
+                 LogLevel {}\n\
+                 {extra}",
                 host_key_path.display(),
                 dir.path().join("authorized_keys").display(),
                 if password_authentication { "yes" } else { "no" },
@@ -331,6 +338,27 @@ async fn concurrent_execs_share_connection() {
         .expect("both commands finish");
     assert_eq!(first.expect("task").expect("runs").stdout, "a\n");
     assert_eq!(second.expect("task").expect("runs").stdout, "b\n");
+}
+
+#[tokio::test]
+async fn commands_run_with_max_sessions_one() {
+    let client = Client::new();
+    let sshd = Sshd::start_with(&client.key, "ERROR", false, "MaxSessions 1\n");
+    client.trust(&sshd);
+    let connection = connect(&client.options(&sshd)).await.expect("connects");
+
+    // The spare channel cannot open while a command holds the only session, and a
+    // channel opened right after a command ends can reach sshd before it frees that
+    // session, so each command must still find a channel.
+    for round in 0..30 {
+        let output =
+            tokio::time::timeout(GUARD, connection.run_script(&format!("echo {round}"), None))
+                .await
+                .expect("the command finishes")
+                .unwrap_or_else(|error| panic!("command {round} failed: {error}"));
+        assert_eq!(output.stdout, format!("{round}\n"));
+    }
+    assert_eq!(connection.commands(), 30);
 }
 
 #[tokio::test]
@@ -576,7 +604,7 @@ async fn ssh_config_alias() {
 async fn proxy_jump_one_hop() {
     let client = Client::new();
     // DEBUG1 logs the direct-tcpip request, which shows that the jump host forwarded.
-    let jump = Sshd::start_with(&client.key, "DEBUG1", false);
+    let jump = Sshd::start_with(&client.key, "DEBUG1", false, "");
     let target = Sshd::start(&client.key);
     client.trust(&target);
 
@@ -850,7 +878,7 @@ fn ensure_sudo_user() {
 async fn become_with_sudo_password() {
     ensure_sudo_user();
     let client = Client::new();
-    let sshd = Sshd::start_with(&client.key, "ERROR", true);
+    let sshd = Sshd::start_with(&client.key, "ERROR", true, "");
     client.trust(&sshd);
 
     // Without identity files the login uses the password, although the client key would work.

@@ -42,6 +42,9 @@ pub(super) struct HostState {
     pub connect_error: Option<String>,
     /// Probe results read ahead of their tasks; emptied whenever the host changes.
     pub probe_cache: super::probe::ProbeCache,
+    /// The machine the connection reaches, shared by inventory names that reach the same
+    /// one; set when the connection opens.
+    pub machine: Option<String>,
 }
 
 impl HostState {
@@ -66,6 +69,7 @@ impl HostState {
             connection: None,
             connect_error: None,
             probe_cache: Default::default(),
+            machine: None,
         }
     }
 
@@ -211,6 +215,7 @@ impl Runner<'_> {
             Ok(connection) => {
                 let connection = Arc::new(connection);
                 state.connection = Some(connection.clone());
+                state.machine = Some(machine_key(&options));
                 Ok(connection)
             }
             Err(error) => {
@@ -329,5 +334,22 @@ fn expand_home(path: &str) -> PathBuf {
             .map(|h| h.join(rest))
             .unwrap_or_else(|| PathBuf::from(path)),
         None => PathBuf::from(path),
+    }
+}
+
+/// Returns a key that is the same for inventory hosts that reach the same machine: every
+/// local host is the controller, and SSH hosts with the same address and port are one server.
+///
+/// NOTE: names that the ssh config resolves to one `HostName`, or a name and an IP address
+/// of one server, get different keys, so their probe caches are not emptied by each other's
+/// changes.
+fn machine_key(options: &ConnectOptions) -> String {
+    match options.kind {
+        ConnectionKind::Local => "local".to_string(),
+        ConnectionKind::Ssh => format!(
+            "ssh:{}:{}",
+            options.host.to_ascii_lowercase(),
+            options.port.unwrap_or(22)
+        ),
     }
 }

@@ -102,6 +102,7 @@ pub async fn run(
         templar: Templar::new(),
         forks: Arc::new(Semaphore::new(options.forks.max(1))),
         hostvars: std::sync::OnceLock::new(),
+        machine_changes: Default::default(),
     };
     if let Some(password) = &options.become_password {
         runner.redactor.add(password.expose());
@@ -145,6 +146,9 @@ struct Runner<'a> {
     forks: Arc<Semaphore>,
     /// The `hostvars` variable, built from the inventory on first use.
     hostvars: std::sync::OnceLock<Value>,
+    /// How many changes ran on each machine (`HostState::machine`), so that a host whose
+    /// machine another inventory name has changed empties its probe cache.
+    machine_changes: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// State shared by the tasks of one play.

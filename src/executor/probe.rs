@@ -26,6 +26,8 @@ const MAX_BATCH: usize = 256;
 #[derive(Default)]
 pub(super) struct ProbeCache {
     entries: HashMap<(Option<String>, String), ExecOutput>,
+    /// The count of changes on the host's machine that the entries have seen.
+    machine_changes: u64,
 }
 
 impl ProbeCache {
@@ -43,6 +45,41 @@ impl ProbeCache {
 }
 
 impl Runner<'_> {
+    /// Empties the host's probe cache when another inventory name of the same machine
+    /// has changed it since the cache was filled.
+    fn forget_changed_machine(&self, state: &mut HostState) {
+        let Some(machine) = &state.machine else {
+            return;
+        };
+        let changes = self
+            .machine_changes
+            .lock()
+            .map_or(0, |counts| counts.get(machine).copied().unwrap_or(0));
+        if changes != state.probe_cache.machine_changes {
+            tracing::debug!(host = %state.name, "another host changed this machine, probing again");
+            state.probe_cache.clear();
+            state.probe_cache.machine_changes = changes;
+        }
+    }
+
+    /// Counts a change that has run on the host's machine, after the probes that ran after
+    /// it have been cached. They stay valid unless another name of the machine changed it
+    /// meanwhile.
+    pub(super) fn count_machine_change(&self, state: &mut HostState) {
+        let Some(machine) = &state.machine else {
+            return;
+        };
+        let Ok(mut counts) = self.machine_changes.lock() else {
+            return;
+        };
+        let count = counts.entry(machine.clone()).or_insert(0);
+        let seen_all = *count == state.probe_cache.machine_changes;
+        *count += 1;
+        if seen_all {
+            state.probe_cache.machine_changes = *count;
+        }
+    }
+
     /// Returns the output of `script`, from the cache or by running it in a batch
     /// with the probes of the tasks in `upcoming` and the rest of `task`'s loop.
     #[allow(clippy::too_many_arguments)]
@@ -56,6 +93,7 @@ impl Runner<'_> {
         r#become: Option<&Become>,
         upcoming: &[Task],
     ) -> Result<ExecOutput, TransportError> {
+        self.forget_changed_machine(state);
         let user = r#become.map(|b| b.user.as_str());
         if let Some(output) = state.probe_cache.get(user, &script) {
             tracing::debug!(host = %state.name, "probe result taken from the batch");
@@ -178,6 +216,7 @@ impl Runner<'_> {
         state: &mut HostState,
         connection: &Connection,
     ) -> Result<ExecOutput, TransportError> {
+        self.forget_changed_machine(state);
         let facts = crate::facts::SCRIPT;
         let mut scripts = vec![facts.to_string()];
         for section in &context.play.sections {

@@ -740,8 +740,11 @@ impl Runner<'_> {
             // stale. The following tasks' probes run again after the change, in the
             // same command.
             state.probe_cache.clear();
-            self.apply_and_probe(context, state, connection, task, script, r#become, upcoming)
-                .await
+            let output = self
+                .apply_and_probe(context, state, connection, task, script, r#become, upcoming)
+                .await;
+            self.count_machine_change(state);
+            output
         };
         let output = match output {
             Ok(output) => output,

@@ -98,7 +98,7 @@ pub struct Connection {
 }
 
 enum Inner {
-    Ssh(ssh::SshSession),
+    Ssh(Box<ssh::SshSession>),
     Local,
 }
 
@@ -107,7 +107,7 @@ impl Connection {
     pub async fn connect(options: &ConnectOptions) -> Result<Connection, TransportError> {
         let inner = match options.kind {
             ConnectionKind::Local => Inner::Local,
-            ConnectionKind::Ssh => Inner::Ssh(ssh::SshSession::connect(options).await?),
+            ConnectionKind::Ssh => Inner::Ssh(Box::new(ssh::SshSession::connect(options).await?)),
         };
         Ok(Connection {
             name: options.name.clone(),

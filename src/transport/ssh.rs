@@ -22,6 +22,11 @@ use crate::secret::Secret;
 /// Keepalives that may go unanswered before the session is closed as dead.
 const KEEPALIVE_MAX: usize = 3;
 
+/// Attempts to open a command's channel while the server refuses it, and the wait before
+/// the second attempt, which doubles after each refusal (310 ms in all).
+const CHANNEL_OPEN_ATTEMPTS: u32 = 6;
+const CHANNEL_OPEN_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// An authenticated SSH session to one host.
 pub struct SshSession {
     name: String,
@@ -29,6 +34,9 @@ pub struct SshSession {
     /// A session channel opened while the previous command ran, so the next command
     /// starts without waiting a round trip for its channel.
     spare: std::sync::Mutex<Option<Channel<client::Msg>>>,
+    /// Set when the server refused a spare channel: it limits the sessions of a connection
+    /// (`MaxSessions`), so the spare would take the next command's place.
+    spare_refused: std::sync::atomic::AtomicBool,
     /// Sessions to the `ProxyJump` hosts, in hop order. The target's traffic runs through
     /// them, so they live as long as this session.
     jumps: Vec<Handle<HostKeyChecker>>,
@@ -146,15 +154,35 @@ impl SshSession {
         let spare = self.take_spare();
         let channel = match spare {
             Some(channel) => channel,
-            None => self.handle.channel_open_session().await.map_err(|error| {
-                TransportError::Exec(format!(
-                    "`{}`: cannot open an SSH channel: {error}; the connection may have dropped",
-                    self.name
-                ))
-            })?,
+            None => self.open_channel().await?,
         };
         let (output, ()) = tokio::join!(self.run_on(channel, command, stdin), self.refill_spare());
         output
+    }
+
+    /// Opens a session channel, trying again for a short while when the server refuses it.
+    /// With `MaxSessions 1`, sshd frees the previous command's session only after it has
+    /// read our close of that channel, so an open sent right after the close can be refused.
+    async fn open_channel(&self) -> Result<Channel<client::Msg>, TransportError> {
+        let mut delay = CHANNEL_OPEN_RETRY_DELAY;
+        let mut attempt = 1;
+        loop {
+            match self.handle.channel_open_session().await {
+                Ok(channel) => return Ok(channel),
+                Err(russh::Error::ChannelOpenFailure(reason)) if attempt < CHANNEL_OPEN_ATTEMPTS => {
+                    tracing::debug!(host = %self.name, ?reason, attempt, "the server refused a channel, trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    return Err(TransportError::Exec(format!(
+                        "`{}`: cannot open an SSH channel: {error}; the connection may have dropped, or the server's `MaxSessions` is lower than the commands vpsforge runs at once",
+                        self.name
+                    )))
+                }
+            }
+        }
     }
 
     fn take_spare(&self) -> Option<Channel<client::Msg>> {
@@ -169,7 +197,11 @@ impl SshSession {
             .lock()
             .map(|spare| spare.is_none())
             .unwrap_or(false);
-        if !empty {
+        if !empty
+            || self
+                .spare_refused
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         match self.handle.channel_open_session().await {
@@ -185,6 +217,11 @@ impl SshSession {
                 if let Some(extra) = extra {
                     let _ = extra.close().await;
                 }
+            }
+            Err(russh::Error::ChannelOpenFailure(reason)) => {
+                tracing::debug!(host = %self.name, ?reason, "the server refused a spare channel, opening channels only when needed");
+                self.spare_refused
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             Err(error) => tracing::debug!(host = %self.name, %error, "cannot open a spare channel"),
         }
@@ -309,6 +346,7 @@ async fn connect_chain(
         name: options.name.clone(),
         handle,
         spare: std::sync::Mutex::new(None),
+        spare_refused: std::sync::atomic::AtomicBool::new(false),
         jumps,
     })
 }
