@@ -813,3 +813,41 @@ fn aliases_see_changes_of_earlier_plays() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.task_status("check", "db"), ["ok"], "{}", run.stdout);
 }
+
+#[test]
+fn a_changing_loop_reads_only_the_next_item_after_each_change() {
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: make folders
+      file:
+        path: "{{ root }}/{{ item }}"
+        state: directory
+      loop: "{{ range(12) | list }}"
+    - name: after the loop
+      file:
+        path: "{{ root }}/after"
+        state: directory
+"#;
+    let first = project.apply(playbook, &["-vvv"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    // The first batch, then one command per change: each carries only the next
+    // item's probe, and the last item carries the task after the loop.
+    assert_eq!(first.recap("one", "commands"), 14, "{}", first.stdout);
+    // The probes carried by the changes: one per item after the first, and the
+    // task after the loop once.
+    let carried: usize = first
+        .stderr
+        .lines()
+        .filter(|line| line.contains("running a change with a probe batch"))
+        .filter_map(|line| line.split("probes=").nth(1))
+        .filter_map(|count| count.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(carried, 12, "{}", first.stderr);
+
+    let again = project.apply(playbook, &[]);
+    assert_eq!(again.recap("one", "changed"), 0, "{}", again.stdout);
+    assert_eq!(again.recap("one", "commands"), 1, "{}", again.stdout);
+}

@@ -42,6 +42,8 @@ pub(super) struct HostState {
     pub connect_error: Option<String>,
     /// Probe results read ahead of their tasks; emptied whenever the host changes.
     pub probe_cache: super::probe::ProbeCache,
+    /// The item being run and the item count while a task's loop runs.
+    pub loop_position: Option<(usize, usize)>,
     /// The machine the connection reaches, shared by inventory names that reach the same
     /// one; set when the connection opens.
     pub machine: Option<String>,
@@ -69,6 +71,7 @@ impl HostState {
             connection: None,
             connect_error: None,
             probe_cache: Default::default(),
+            loop_position: None,
             machine: None,
         }
     }

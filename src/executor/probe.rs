@@ -5,7 +5,8 @@
 //! its loop. It runs all their probe scripts as one batch script, and later
 //! tasks then find their results in the cache. Any change made on
 //! the host empties the cache, so a task never plans against state that an
-//! earlier change may have made stale.
+//! earlier change may have made stale. The facts script and each change carry
+//! probes the same way, and read-only commands travel as probes.
 
 use std::collections::HashMap;
 
@@ -18,6 +19,9 @@ use crate::modules::{ExecOutput, ModuleKind};
 use crate::playbook::{Task, TaskKind};
 use crate::template::TemplateVars;
 use crate::transport::{Become, Connection, TransportError};
+
+/// The item range that reads every item of a loop.
+const ALL_ITEMS: std::ops::Range<usize> = 0..usize::MAX;
 
 /// The maximum number of probes in one batch, so that one round trip stays a reasonable size.
 const MAX_BATCH: usize = 256;
@@ -102,8 +106,10 @@ impl Runner<'_> {
 
         let mut scripts = vec![script.clone()];
         let this_task = std::slice::from_ref(task);
-        if self.collect_probes(context, state, this_task, user, &mut scripts) {
-            self.collect_probes(context, state, upcoming, user, &mut scripts);
+        // The items of the loop before this one have run already.
+        let rest = state.loop_position.map_or(0, |(index, _)| index)..usize::MAX;
+        if self.collect_probes(context, state, this_task, user, &mut scripts, rest) {
+            self.collect_probes(context, state, upcoming, user, &mut scripts, ALL_ITEMS);
         }
         scripts.dedup();
         if scripts.len() == 1 {
@@ -134,9 +140,9 @@ impl Runner<'_> {
         Ok(state.probe_cache.get(user, &script).unwrap_or_default())
     }
 
-    /// Runs a task's change and, after it in the same command, the probes of the rest
-    /// of its loop and of the following tasks, which then read the changed host.
-    /// Returns the change's own output.
+    /// Runs a task's change and, after it in the same command, the probe of its loop's
+    /// next item or, after the last item, the probes of the following tasks, which then
+    /// read the changed host. Returns the change's own output.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn apply_and_probe(
         &self,
@@ -155,19 +161,20 @@ impl Runner<'_> {
         if refresh_facts {
             scripts.push(crate::facts::SCRIPT.to_string());
         }
-        // Reading ahead stops at a command, but the probes after this one read the host
-        // after it, so they are worth collecting, unless more of its loop runs first.
-        let is_command = matches!(&task.kind, TaskKind::Action { module, .. } if matches!(module.name, "command" | "shell"));
-        if (is_command && task.r#loop.is_none())
-            || self.collect_probes(
-                context,
-                state,
-                std::slice::from_ref(task),
-                user,
-                &mut scripts,
-            )
-        {
-            self.collect_probes(context, state, upcoming, user, &mut scripts);
+        let this_task = std::slice::from_ref(task);
+        let read_upcoming = match state.loop_position {
+            // Inside a loop only the next item is read: when every item changes, reading
+            // all the rest after each change would cost time quadratic in the items.
+            Some((index, count)) if task.r#loop.is_some() && index + 1 < count => {
+                let next = index + 1..index + 2;
+                self.collect_probes(context, state, this_task, user, &mut scripts, next);
+                false
+            }
+            // The tasks after this one, even after a command: their probes run after it.
+            _ => true,
+        };
+        if read_upcoming {
+            self.collect_probes(context, state, upcoming, user, &mut scripts, ALL_ITEMS);
         }
         if scripts.len() == 1 {
             return connection.run_script(&scripts[0], r#become).await;
@@ -220,7 +227,14 @@ impl Runner<'_> {
         let facts = crate::facts::SCRIPT;
         let mut scripts = vec![facts.to_string()];
         for section in &context.play.sections {
-            if !self.collect_probes(context, state, &section.tasks, None, &mut scripts) {
+            if !self.collect_probes(
+                context,
+                state,
+                &section.tasks,
+                None,
+                &mut scripts,
+                ALL_ITEMS,
+            ) {
                 break;
             }
         }
@@ -258,6 +272,7 @@ impl Runner<'_> {
         tasks: &[Task],
         user: Option<&str>,
         scripts: &mut Vec<String>,
+        items: std::ops::Range<usize>,
     ) -> bool {
         for task in tasks {
             if scripts.len() >= MAX_BATCH {
@@ -265,7 +280,7 @@ impl Runner<'_> {
             }
             match &task.kind {
                 TaskKind::Block { block, .. } => {
-                    if !self.collect_probes(context, state, block, user, scripts) {
+                    if !self.collect_probes(context, state, block, user, scripts, ALL_ITEMS) {
                         return false;
                     }
                 }
@@ -295,9 +310,10 @@ impl Runner<'_> {
                     let iterations: Vec<Map<String, Value>> = match &task.r#loop {
                         None => vec![vars],
                         Some(spec) => match self.loop_items(spec, task.loop_conversion, &vars) {
-                            Ok(items) => items
+                            Ok(loop_items) => loop_items
                                 .iter()
                                 .enumerate()
+                                .filter(|(index, _)| items.contains(index))
                                 .map(|(index, item)| item_vars(task, &vars, index, item))
                                 .collect(),
                             Err(_) if changing_command => return false,

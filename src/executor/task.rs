@@ -163,7 +163,9 @@ impl Runner<'_> {
                 let mut item_results = Vec::new();
                 let mut any_changed = false;
                 let mut any_failed = false;
+                let count = items.len();
                 for (index, item) in items.into_iter().enumerate() {
+                    state.loop_position = Some((index, count));
                     let item_vars = item_vars(task, &vars, index, &item);
                     let label = self.item_label(task, &item, &item_vars);
                     let outcome = self
@@ -180,6 +182,7 @@ impl Runner<'_> {
                         break;
                     }
                 }
+                state.loop_position = None;
                 let mut aggregate = Map::new();
                 aggregate.insert("changed".into(), json!(any_changed));
                 aggregate.insert("failed".into(), json!(any_failed));
