@@ -538,3 +538,43 @@ fn template_gaps_end_to_end() {
     assert_eq!(written, expected);
     assert_eq!(run.recap("one", "skipped"), 1);
 }
+
+#[test]
+fn play_host_lists_follow_play_and_batch() {
+    let project = Project::new(&["one", "two"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  serial: 1
+  tasks:
+    - copy:
+        dest: "{{ root }}/first.txt"
+        content: |
+          play={{ ansible_play_hosts | join(',') }}
+          all={{ ansible_play_hosts_all | join(',') }}
+          batch={{ ansible_play_batch | join(',') }}
+          groups={{ groups['local'] | join(',') }}
+          self={{ hostvars[inventory_hostname].root == root }}
+- hosts: two
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: "{{ root }}/second.txt"
+        content: "play={{ play_hosts | join(',') }} batch={{ ansible_play_batch | join(',') }}\n"
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for host in ["one", "two"] {
+        let first = std::fs::read_to_string(project.root(host).join("first.txt")).unwrap();
+        assert_eq!(
+            first,
+            format!("play=one,two\nall=one,two\nbatch={host}\ngroups=one,two\nself=True\n"),
+            "host {host}"
+        );
+    }
+    let second = std::fs::read_to_string(project.root("two").join("second.txt")).unwrap();
+    assert_eq!(second, "play=two batch=two\n");
+    assert!(!project.root("one").join("second.txt").exists());
+}
