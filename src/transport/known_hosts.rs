@@ -139,6 +139,14 @@ impl Entry {
     }
 }
 
+/// Keeps only the entries that [`check`] and [`known_algorithms`] read for `pattern`:
+/// those whose host field names it, and every `@revoked` key. A session keeps its
+/// entries as long as it lives, and one known_hosts file may list every host of a
+/// large inventory. Without this, memory would grow with the square of the host count.
+pub fn retain_for(entries: &mut Vec<Entry>, pattern: &str) {
+    entries.retain(|entry| entry.marker == Marker::Revoked || entry.matches(pattern));
+}
+
 /// Looks up `key` for the host field `pattern` among `entries`.
 pub fn check(entries: &[Entry], pattern: &str, key: &PublicKey) -> Verdict {
     let for_host: Vec<&Entry> = entries
@@ -361,6 +369,35 @@ mod tests {
         assert_eq!(
             check(&without_revocation, "plain.example", &key(ED25519_B)),
             changed_line_3
+        );
+    }
+
+    #[test]
+    fn retain_for_keeps_host_and_revoked() {
+        let text = format!(
+            "[127.0.0.1]:2201 ssh-ed25519 {ED25519_A}\n\
+             [127.0.0.1]:2202 ssh-ed25519 {ED25519_B}\n\
+             [127.0.0.1]:2202 ecdsa-sha2-nistp256 {ECDSA}\n\
+             *:2202 ssh-ed25519 {ED25519_A}\n\
+             @revoked other.example ssh-ed25519 {ED25519_B}\n"
+        );
+        let all = parse(Path::new("/kh"), &text);
+        let mut entries = all.clone();
+
+        retain_for(&mut entries, "[127.0.0.1]:2202");
+
+        let lines: Vec<usize> = entries.iter().map(|entry| entry.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
+        for server_key in [ED25519_A, ED25519_B, ECDSA] {
+            assert_eq!(
+                check(&entries, "[127.0.0.1]:2202", &key(server_key)),
+                check(&all, "[127.0.0.1]:2202", &key(server_key)),
+                "{server_key}"
+            );
+        }
+        assert_eq!(
+            known_algorithms(&entries, "[127.0.0.1]:2202"),
+            known_algorithms(&all, "[127.0.0.1]:2202")
         );
     }
 
