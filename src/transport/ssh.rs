@@ -303,12 +303,12 @@ where
 {
     let address = format!("{}:{}", target.host, target.port);
     let pattern = known_hosts::host_pattern(&target.host, target.port);
-    let mut entries = known_hosts::read_files(&target.known_hosts_files).map_err(|error| {
-        TransportError::HostKey(format!(
-            "cannot read the known_hosts files for `{address}`: {error}"
-        ))
-    })?;
-    known_hosts::retain_for(&mut entries, &pattern);
+    let entries =
+        known_hosts::read_files_for(&target.known_hosts_files, &pattern).map_err(|error| {
+            TransportError::HostKey(format!(
+                "cannot read the known_hosts files for `{address}`: {error}"
+            ))
+        })?;
 
     let config = client::Config {
         preferred: Preferred {
