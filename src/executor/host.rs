@@ -46,9 +46,8 @@ pub(super) struct HostState {
 
 impl HostState {
     pub fn new(name: &str, inventory: &Inventory) -> HostState {
-        let mut magic_vars = inventory.magic_vars(name);
         // `groups` is one of the shared variables of the run's templar.
-        magic_vars.remove("groups");
+        let magic_vars = inventory.host_magic_vars(name);
         HostState {
             name: name.to_string(),
             inventory_vars: inventory.host_vars(name),
@@ -306,9 +305,7 @@ pub(super) fn shared_vars(inventory: &Inventory) -> Map<String, Value> {
     let mut hostvars = Map::new();
     for host in inventory.hosts_of_group("all") {
         let mut vars = inventory.host_vars(&host);
-        let mut magic = inventory.magic_vars(&host);
-        magic.remove("groups");
-        vars.extend(magic);
+        vars.extend(inventory.host_magic_vars(&host));
         hostvars.insert(host, Value::Object(vars));
     }
     let mut shared = Map::new();
