@@ -187,6 +187,7 @@ pub fn apply(args: &ApplyArgs) -> i32 {
         )),
     };
 
+    raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -211,6 +212,34 @@ pub fn apply(args: &ApplyArgs) -> i32 {
         EXIT_CHANGED
     } else {
         EXIT_OK
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit. Every host keeps its SSH
+/// connection open until the run ends, so the usual soft limit of 1024 would make
+/// the hosts after about the thousandth unreachable.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the struct it is given, which lives on this stack.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::debug!(%error, "failed to read the open files limit");
+        return;
+    }
+    if limit.rlim_cur >= limit.rlim_max {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit only reads the struct it is given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::debug!(%error, soft = limit.rlim_cur, hard = limit.rlim_max, "failed to raise the open files limit");
     }
 }
 

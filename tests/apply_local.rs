@@ -851,3 +851,99 @@ fn a_changing_loop_reads_only_the_next_item_after_each_change() {
     assert_eq!(again.recap("one", "changed"), 0, "{}", again.stdout);
     assert_eq!(again.recap("one", "commands"), 1, "{}", again.stdout);
 }
+
+#[test]
+fn play_host_lists_follow_play_and_batch() {
+    let project = Project::new(&["one", "two"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  serial: 1
+  tasks:
+    - copy:
+        dest: "{{ root }}/first.txt"
+        content: |
+          play={{ ansible_play_hosts | join(',') }}
+          all={{ ansible_play_hosts_all | join(',') }}
+          batch={{ ansible_play_batch | join(',') }}
+          groups={{ groups['local'] | join(',') }}
+          self={{ hostvars[inventory_hostname].root == root }}
+- hosts: two
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: "{{ root }}/second.txt"
+        content: "play={{ play_hosts | join(',') }} batch={{ ansible_play_batch | join(',') }}\n"
+"#;
+
+    let run = project.apply(playbook, &[]);
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for host in ["one", "two"] {
+        let first = std::fs::read_to_string(project.root(host).join("first.txt")).unwrap();
+        assert_eq!(
+            first,
+            format!("play=one,two\nall=one,two\nbatch={host}\ngroups=one,two\nself=True\n"),
+            "host {host}"
+        );
+    }
+    let second = std::fs::read_to_string(project.root("two").join("second.txt")).unwrap();
+    assert_eq!(second, "play=two batch=two\n");
+    assert!(!project.root("one").join("second.txt").exists());
+}
+
+#[test]
+fn apply_raises_open_files_limit() {
+    use std::os::unix::process::CommandExt;
+
+    let project = Project::new(&["one"]);
+    let playbook = r#"
+- hosts: local
+  gather_facts: false
+  tasks:
+    - command: sh -c 'ulimit -Sn; ulimit -Hn'
+      register: limits
+      changed_when: false
+    - copy:
+        dest: "{{ root }}/limits.txt"
+        content: "{{ limits.stdout }}\n"
+"#;
+    std::fs::write(project.path().join("site.yaml"), playbook).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vpsforge"));
+    command
+        .current_dir(project.path())
+        .args(["apply", "-i", "inventory.ini", "site.yaml"]);
+    // SAFETY: the closure runs in the child before exec and only calls setrlimit.
+    unsafe {
+        command.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            limit.rlim_cur = 64.min(limit.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+
+    let output = command.output().unwrap();
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let limits = std::fs::read_to_string(project.root("one").join("limits.txt")).unwrap();
+    let lines: Vec<&str> = limits.lines().collect();
+    assert_eq!(lines.len(), 2, "{limits}");
+    assert_eq!(
+        lines[0], lines[1],
+        "soft limit not raised to the hard limit"
+    );
+    assert_ne!(lines[0], "64");
+}

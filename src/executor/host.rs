@@ -51,7 +51,8 @@ pub(super) struct HostState {
 
 impl HostState {
     pub fn new(name: &str, inventory: &Inventory) -> HostState {
-        let magic_vars = inventory.magic_vars(name);
+        // `groups` is one of the shared variables of the run's templar.
+        let magic_vars = inventory.host_magic_vars(name);
         HostState {
             name: name.to_string(),
             inventory_vars: inventory.host_vars(name),
@@ -140,15 +141,6 @@ impl Runner<'_> {
         let mut vars = Map::new();
         vars.insert("ansible_check_mode".into(), json!(self.options.check));
         vars.insert("ansible_diff_mode".into(), json!(self.options.diff));
-        vars.insert("ansible_play_hosts".into(), json!(context.play_hosts));
-        vars.insert("play_hosts".into(), json!(context.play_hosts));
-        vars.insert("ansible_play_hosts_all".into(), json!(context.play_hosts));
-        let batch = context
-            .batch_hosts
-            .lock()
-            .map(|b| b.clone())
-            .unwrap_or_default();
-        vars.insert("ansible_play_batch".into(), json!(batch));
         let playbook_dir = std::path::absolute(&context.playbook_dir)
             .unwrap_or_else(|_| context.playbook_dir.clone());
         vars.insert(
@@ -164,30 +156,7 @@ impl Runner<'_> {
             "ansible_managed".into(),
             json!("Managed by vpsforge: do not edit by hand"),
         );
-        // NOTE: this deep-copies `hostvars` into the variables of every task on every
-        // host, because task variables are one owned JSON map. Templates then read it
-        // as views without converting it whole.
-        vars.insert("hostvars".into(), self.hostvars().clone());
         vars
-    }
-
-    /// Returns `hostvars`: each inventory host's inventory and magic variables, by
-    /// host name. Facts and registered results are not in it.
-    ///
-    /// NOTE: every host's entry leaves out `groups`, which is the same for all hosts
-    /// and would make `hostvars` grow with the square of the inventory size.
-    fn hostvars(&self) -> &Value {
-        self.hostvars.get_or_init(|| {
-            let mut hostvars = Map::new();
-            for host in self.inventory.hosts_of_group("all") {
-                let mut vars = self.inventory.host_vars(&host);
-                let mut magic = self.inventory.magic_vars(&host);
-                magic.remove("groups");
-                vars.extend(magic);
-                hostvars.insert(host, Value::Object(vars));
-            }
-            Value::Object(hostvars)
-        })
     }
 
     /// Returns the host's connection, opening it on first use.
@@ -329,6 +298,28 @@ impl Runner<'_> {
         });
         Some(Become { user, password })
     }
+}
+
+/// Returns the variables that are the same on every host of a run: `groups`,
+/// and `hostvars` with each inventory host's inventory and magic variables by
+/// host name. The executor's templar shares them with every render instead of
+/// copying them into each task's variables. The play's host lists
+/// (`ansible_play_hosts`, `ansible_play_batch`) join them when a play starts.
+///
+/// NOTE: facts and `set_fact` results of other hosts are not in `hostvars`,
+/// unlike in Ansible, because the shared variables are built once, before any
+/// host is contacted.
+pub(super) fn shared_vars(inventory: &Inventory) -> Map<String, Value> {
+    let mut hostvars = Map::new();
+    for host in inventory.hosts_of_group("all") {
+        let mut vars = inventory.host_vars(&host);
+        vars.extend(inventory.host_magic_vars(&host));
+        hostvars.insert(host, Value::Object(vars));
+    }
+    let mut shared = Map::new();
+    shared.insert("hostvars".into(), Value::Object(hostvars));
+    shared.insert("groups".into(), Value::Object(inventory.groups_map()));
+    shared
 }
 
 fn expand_home(path: &str) -> PathBuf {

@@ -99,9 +99,8 @@ pub async fn run(
         options,
         reporter,
         redactor,
-        templar: Templar::new(),
+        templar: Templar::new().with_shared_vars(host::shared_vars(inventory)),
         forks: Arc::new(Semaphore::new(options.forks.max(1))),
-        hostvars: std::sync::OnceLock::new(),
         machine_changes: Default::default(),
     };
     if let Some(password) = &options.become_password {
@@ -144,8 +143,6 @@ struct Runner<'a> {
     redactor: Arc<Redactor>,
     templar: Templar,
     forks: Arc<Semaphore>,
-    /// The `hostvars` variable, built from the inventory on first use.
-    hostvars: std::sync::OnceLock<Value>,
     /// How many changes ran on each machine (`HostState::machine`), so that a host whose
     /// machine another inventory name has changed empties its probe cache.
     machine_changes: std::sync::Mutex<std::collections::HashMap<String, u64>>,
@@ -155,10 +152,6 @@ struct Runner<'a> {
 struct PlayContext<'a> {
     play: &'a Play,
     playbook_dir: PathBuf,
-    /// Every host of the play, for `ansible_play_hosts`.
-    play_hosts: Vec<String>,
-    /// The hosts of the current `serial` batch, for `ansible_play_batch`.
-    batch_hosts: std::sync::Mutex<Vec<String>>,
     /// Set when `any_errors_fatal` or `max_fail_percentage` ends the play for every host.
     aborted: std::sync::atomic::AtomicBool,
     /// Defaults and vars of every role in the play, visible to all its tasks as with
@@ -218,20 +211,21 @@ impl Runner<'_> {
         let context = PlayContext {
             play,
             playbook_dir: playbook_dir.to_path_buf(),
-            play_hosts: hosts.clone(),
-            batch_hosts: std::sync::Mutex::new(Vec::new()),
             aborted: std::sync::atomic::AtomicBool::new(false),
             role_defaults,
             role_vars,
         };
+        // The play's hosts are the same for every host, so every render shares them.
+        for name in ["ansible_play_hosts", "play_hosts", "ansible_play_hosts_all"] {
+            self.templar
+                .set_shared_var(name, Value::from(hosts.clone()));
+        }
         for batch in batches(&hosts, &play.serial) {
             if context.is_aborted() {
                 break;
             }
-            *context
-                .batch_hosts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = batch.clone();
+            self.templar
+                .set_shared_var("ansible_play_batch", Value::from(batch.clone()));
             let mut batch_states: Vec<HostState> =
                 batch.iter().filter_map(|h| states.remove(h)).collect();
             for state in &mut batch_states {

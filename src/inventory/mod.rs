@@ -193,6 +193,14 @@ impl Inventory {
     /// without `all`), `groups` (every group with all its hosts), and `inventory_file`
     /// and `inventory_dir` for hosts read from a file.
     pub fn magic_vars(&self, host: &str) -> Map<String, Value> {
+        let mut vars = self.host_magic_vars(host);
+        vars.insert("groups".into(), Value::Object(self.groups_map()));
+        vars
+    }
+
+    /// Returns [`Inventory::magic_vars`] without `groups`, which is the same for every
+    /// host and takes time in proportion to the inventory size to build.
+    pub fn host_magic_vars(&self, host: &str) -> Map<String, Value> {
         let mut vars = Map::new();
         vars.insert("inventory_hostname".into(), Value::from(host));
         let short = host.split('.').next().unwrap_or(host);
@@ -205,8 +213,6 @@ impl Inventory {
             .collect();
         group_names.sort();
         vars.insert("group_names".into(), Value::from(group_names));
-
-        vars.insert("groups".into(), Value::Object(self.groups_map()));
 
         if let Some(file) = self.host_files.get(host) {
             vars.insert(

@@ -484,6 +484,11 @@ fn magic_vars_of_host() {
         inventory.magic_vars("lone")["group_names"],
         json!(["ungrouped"])
     );
+
+    let mut own = inventory.host_magic_vars("web2.example.com");
+    assert!(!own.contains_key("groups"));
+    own.insert("groups".into(), vars["groups"].clone());
+    assert_eq!(own, vars);
 }
 
 #[test]

@@ -5,6 +5,11 @@
 //! cached until the render call returns. Lists and mappings are not converted as a
 //! whole: they are views into the JSON, so a lookup such as `hostvars[h].ip` only
 //! converts the value it reaches.
+//!
+//! Variables that are the same on every host (`hostvars`, `groups`) come as a
+//! separate shared map, which every render of a run reads in place. Copying them
+//! into each host's variables would cost time and memory in proportion to the
+//! square of the inventory size for every task.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
@@ -23,12 +28,15 @@ pub(super) struct Context {
 }
 
 impl Context {
+    /// Binds a host's `vars` and the run's `shared` variables. A shared variable
+    /// takes precedence over a host variable of the same name.
     pub fn new(
         env: &Arc<Environment<'static>>,
         vars: Arc<serde_json::Map<String, Value>>,
+        shared: Arc<serde_json::Map<String, Value>>,
     ) -> Context {
         Context {
-            vars: Arc::new(LazyVars::new(Arc::clone(env), vars)),
+            vars: Arc::new(LazyVars::new(Arc::clone(env), vars, shared)),
         }
     }
 
@@ -171,14 +179,17 @@ const HOSTVARS: &str = "hostvars";
 struct LazyVars {
     env: Arc<Environment<'static>>,
     vars: Arc<serde_json::Map<String, Value>>,
+    /// The variables that are the same on every host of the run.
+    shared: Arc<serde_json::Map<String, Value>>,
     state: Mutex<LookupState>,
     /// The variables of other hosts, by host name, for rendering the templates
     /// inside `hostvars[host]` with that host's variables, as Ansible does.
     other_hosts: Mutex<HashMap<String, Arc<LazyVars>>>,
     /// For the variables of another host, the context whose `hostvars` and `groups`
-    /// they see, because those two are the same on every host.
+    /// they see when those are not among the shared variables, because those two
+    /// are the same on every host.
     /// It is weak because that context owns this one in `other_hosts`.
-    shared: Option<Weak<LazyVars>>,
+    parent: Option<Weak<LazyVars>>,
     /// The path prefix (`hostvars.web1.`) that names these variables in error messages.
     prefix: String,
 }
@@ -192,18 +203,28 @@ impl std::fmt::Debug for LazyVars {
 }
 
 impl LazyVars {
-    fn new(env: Arc<Environment<'static>>, vars: Arc<serde_json::Map<String, Value>>) -> LazyVars {
+    fn new(
+        env: Arc<Environment<'static>>,
+        vars: Arc<serde_json::Map<String, Value>>,
+        shared: Arc<serde_json::Map<String, Value>>,
+    ) -> LazyVars {
         LazyVars {
             env,
             vars,
+            shared,
             state: Mutex::new(LookupState::default()),
             other_hosts: Mutex::new(HashMap::new()),
-            shared: None,
+            parent: None,
             prefix: String::new(),
         }
     }
 
-    /// Returns `path` as a template of the shared context would write it.
+    /// Returns the top-level variable `name`, from the shared variables first.
+    fn top(&self, name: &str) -> Option<&Value> {
+        self.shared.get(name).or_else(|| self.vars.get(name))
+    }
+
+    /// Returns `path` as a template of the rendering host would write it.
     fn display(&self, path: &VarPath) -> String {
         format!("{}{}", self.prefix, path.display())
     }
@@ -215,9 +236,13 @@ impl LazyVars {
         if let Some(context) = other_hosts.get(host) {
             return Some(Arc::clone(context));
         }
-        let vars = self.vars.get(HOSTVARS)?.get(host)?.as_object()?.clone();
-        let mut context = LazyVars::new(Arc::clone(&self.env), Arc::new(vars));
-        context.shared = Some(Arc::downgrade(self));
+        let vars = self.top(HOSTVARS)?.get(host)?.as_object()?.clone();
+        let mut context = LazyVars::new(
+            Arc::clone(&self.env),
+            Arc::new(vars),
+            Arc::clone(&self.shared),
+        );
+        context.parent = Some(Arc::downgrade(self));
         context.prefix = format!("{HOSTVARS}.{host}.");
         let context = Arc::new(context);
         other_hosts.insert(host.to_string(), Arc::clone(&context));
@@ -226,7 +251,7 @@ impl LazyVars {
 
     /// Returns the JSON value at `path`.
     fn find(&self, path: &VarPath) -> Option<&Value> {
-        let mut node = self.vars.get(&path.top)?;
+        let mut node = self.top(&path.top)?;
         for segment in &path.segments {
             node = match (segment, node) {
                 (Segment::Key(key), Value::Object(entries)) => entries.get(key)?,
@@ -240,11 +265,9 @@ impl LazyVars {
     /// Converts the value at `path` for a template: scalars directly, lists and
     /// mappings as views, and strings with templates by rendering them.
     fn lookup(self: &Arc<Self>, path: VarPath) -> Option<minijinja::Value> {
-        if let Some(shared) = &self.shared {
-            if matches!(path.top.as_str(), HOSTVARS | "groups")
-                && !self.vars.contains_key(&path.top)
-            {
-                return shared.upgrade()?.lookup(path);
+        if let Some(parent) = &self.parent {
+            if matches!(path.top.as_str(), HOSTVARS | "groups") && self.top(&path.top).is_none() {
+                return parent.upgrade()?.lookup(path);
             }
         }
         let raw = self.find(&path)?;
@@ -346,9 +369,14 @@ impl Object for LazyVars {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let names: Vec<minijinja::Value> = self
+        let own = self
             .vars
             .keys()
+            .filter(|name| !self.shared.contains_key(*name));
+        let names: Vec<minijinja::Value> = self
+            .shared
+            .keys()
+            .chain(own)
             .map(|name| minijinja::Value::from(name.as_str()))
             .collect();
         Enumerator::Iter(Box::new(names.into_iter()))

@@ -10,6 +10,8 @@
 //! them, as Ansible does. Values print as Python prints them (`True`, `None`,
 //! `['a']`), because Ansible runs Jinja on Python. To render many strings against
 //! the same variables (one task on one host), bind them once with [`Templar::scope`].
+//! Variables that are the same on every host (`hostvars`, `groups`) are set once
+//! with [`Templar::with_shared_vars`] and read in place by every render.
 
 mod context;
 mod errors;
@@ -29,7 +31,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Rest;
@@ -51,6 +53,9 @@ const INCLUDE_MARKER: &str = "\0vpsforge-include:";
 pub struct Templar {
     env: Arc<Environment<'static>>,
     omit: String,
+    /// The variables that every render reads, whatever its own variables. A render
+    /// takes a reference to the map as it is when the render starts.
+    shared: RwLock<Arc<serde_json::Map<String, Value>>>,
     /// The filters and tests that vpsforge registers, beside minijinja's builtins.
     own_names: OwnNames,
     registered: OnceLock<RegisteredNames>,
@@ -75,9 +80,31 @@ impl Templar {
         Templar {
             env: Arc::new(build_environment(&omit, &mut own_names)),
             omit,
+            shared: RwLock::default(),
             own_names,
             registered: OnceLock::new(),
         }
+    }
+
+    /// Sets variables that every render reads in place, such as `hostvars` and
+    /// `groups`, which are the same on every host of a run. A shared variable
+    /// takes precedence over a render's own variable of the same name, as
+    /// Ansible's magic variables do.
+    pub fn with_shared_vars(self, vars: serde_json::Map<String, Value>) -> Templar {
+        *self.shared.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(vars);
+        self
+    }
+
+    /// Sets one shared variable (see [`Templar::with_shared_vars`]) for the renders
+    /// that start from now on, such as `ansible_play_hosts` at the start of a play.
+    pub fn set_shared_var(&self, name: &str, value: Value) {
+        let mut shared = self.shared.write().unwrap_or_else(PoisonError::into_inner);
+        // The map is copied only while a render still has a reference to the old one.
+        Arc::make_mut(&mut shared).insert(name.to_string(), value);
+    }
+
+    fn shared_vars(&self) -> Arc<serde_json::Map<String, Value>> {
+        Arc::clone(&self.shared.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Returns the filters, tests, functions and lookup plugins that templates can use.
@@ -216,7 +243,11 @@ pub struct Scope<'t> {
 
 impl Scope<'_> {
     fn context(&self) -> Context {
-        Context::new(&self.templar.env, Arc::clone(&self.vars.0))
+        Context::new(
+            &self.templar.env,
+            Arc::clone(&self.vars.0),
+            self.templar.shared_vars(),
+        )
     }
 
     pub fn render_str(&self, template: &str) -> Result<String, TemplateError> {

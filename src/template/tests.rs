@@ -1809,6 +1809,67 @@ fn hostvars_reads_other_hosts() {
 }
 
 #[test]
+fn shared_vars_read_in_place() {
+    let shared = json!({
+        "hostvars": {
+            "web1": {
+                "inventory_hostname": "web1",
+                "ansible_port": 2201,
+                "url": "http://{{ inventory_hostname }}:{{ ansible_port }}/",
+                "first_peer": "{{ groups['web'][0] }}",
+                "peer_port": "{{ hostvars['web2'].ansible_port }}",
+            },
+            "web2": {"inventory_hostname": "web2", "ansible_port": 2202},
+        },
+        "groups": {"all": ["web1", "web2"], "web": ["web2", "web1"]},
+    });
+    let Value::Object(shared) = shared else {
+        unreachable!("a JSON object literal")
+    };
+    let templar = Templar::new().with_shared_vars(shared);
+    let own = json!({
+        "inventory_hostname": "web2",
+        "groups": {"all": ["shadowed"]},
+        "port": "{{ hostvars[inventory_hostname].ansible_port }}",
+    });
+    let scope = templar.scope(TemplateVars::new(own));
+    let cases = [
+        ("{{ hostvars[inventory_hostname].ansible_port }}", "2202"),
+        ("{{ hostvars.web1.url }}", "http://web1:2201/"),
+        ("{{ hostvars['web1'].first_peer }}", "web2"),
+        ("{{ hostvars['web1'].peer_port }}", "2202"),
+        ("{{ port }}", "2202"),
+        ("{{ groups['all'] | join(',') }}", "web1,web2"),
+        ("{{ hostvars | length }}", "2"),
+        ("{{ 'web1' in hostvars }}", "True"),
+        ("{{ lookup('vars', 'groups')['web'] | first }}", "web2"),
+        (
+            "{{ groups['web'] | map('extract', hostvars, 'ansible_port') | join(',') }}",
+            "2202,2201",
+        ),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(
+            scope.render_str(template).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+    assert_eq!(
+        scope.eval("hostvars.web2").unwrap(),
+        json!({"inventory_hostname": "web2", "ansible_port": 2202})
+    );
+    let err = scope
+        .render_str("{{ hostvars.web9.ansible_port }}")
+        .unwrap_err();
+    assert!(
+        err.message.starts_with("undefined variable `hostvars.web9"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
 fn registered_names_match_environment() {
     let templar = Templar::new();
     let names = templar.registered_names();

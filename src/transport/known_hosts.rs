@@ -65,10 +65,23 @@ pub fn host_pattern(host: &str, port: u16) -> String {
 /// Reads the entries of `files` in order. Missing files are skipped, and lines that do
 /// not parse are skipped with a debug log, as OpenSSH does.
 pub fn read_files(files: &[PathBuf]) -> io::Result<Vec<Entry>> {
+    read_files_matching(files, None)
+}
+
+/// Reads the entries of `files` that [`check`] and [`known_algorithms`] use for
+/// `pattern`: those whose host field names it, and every `@revoked` key. A session
+/// keeps its entries as long as it lives, and one known_hosts file may list every
+/// host of a large inventory. Reading all of them for every session would cost time
+/// and memory in proportion to the square of the host count.
+pub fn read_files_for(files: &[PathBuf], pattern: &str) -> io::Result<Vec<Entry>> {
+    read_files_matching(files, Some(pattern))
+}
+
+fn read_files_matching(files: &[PathBuf], pattern: Option<&str>) -> io::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for file in files {
         match fs::read_to_string(file) {
-            Ok(text) => entries.extend(parse(file, &text)),
+            Ok(text) => entries.extend(parse_matching(file, &text, pattern)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(error),
         }
@@ -78,6 +91,13 @@ pub fn read_files(files: &[PathBuf]) -> io::Result<Vec<Entry>> {
 
 /// Parses the text of one known_hosts file.
 pub fn parse(file: &Path, text: &str) -> Vec<Entry> {
+    parse_matching(file, text, None)
+}
+
+/// Parses the lines of one known_hosts file that are `@revoked` or name `pattern`,
+/// or every line when `pattern` is `None`. Other lines are skipped before their key
+/// is decoded.
+fn parse_matching(file: &Path, text: &str, pattern: Option<&str>) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -94,6 +114,11 @@ pub fn parse(file: &Path, text: &str) -> Vec<Entry> {
         };
         if marker != Marker::None {
             first = fields.next().unwrap_or_default();
+        }
+        if let Some(pattern) = pattern {
+            if marker != Marker::Revoked && !hosts_match(first, pattern) {
+                continue;
+            }
         }
         let (Some(_key_type), Some(key_base64)) = (fields.next(), fields.next()) else {
             tracing::debug!(file = %file.display(), line = index + 1, "skipping a known_hosts line without a key");
@@ -121,22 +146,27 @@ pub fn parse(file: &Path, text: &str) -> Vec<Entry> {
 impl Entry {
     /// Tells whether this entry's host field names `pattern` (as built by [`host_pattern`]).
     pub fn matches(&self, pattern: &str) -> bool {
-        if let Some(hashed) = self.hosts.strip_prefix("|1|") {
-            return hashed_matches(hashed, pattern);
-        }
-
-        let mut matched = false;
-        for item in self.hosts.split(',') {
-            if let Some(negated) = item.strip_prefix('!') {
-                if glob_matches(negated, pattern) {
-                    return false;
-                }
-            } else if glob_matches(item, pattern) {
-                matched = true;
-            }
-        }
-        matched
+        hosts_match(&self.hosts, pattern)
     }
+}
+
+/// Tells whether the host field `hosts` of a known_hosts line names `pattern`.
+fn hosts_match(hosts: &str, pattern: &str) -> bool {
+    if let Some(hashed) = hosts.strip_prefix("|1|") {
+        return hashed_matches(hashed, pattern);
+    }
+
+    let mut matched = false;
+    for item in hosts.split(',') {
+        if let Some(negated) = item.strip_prefix('!') {
+            if glob_matches(negated, pattern) {
+                return false;
+            }
+        } else if glob_matches(item, pattern) {
+            matched = true;
+        }
+    }
+    matched
 }
 
 /// Looks up `key` for the host field `pattern` among `entries`.
@@ -361,6 +391,43 @@ mod tests {
         assert_eq!(
             check(&without_revocation, "plain.example", &key(ED25519_B)),
             changed_line_3
+        );
+    }
+
+    #[test]
+    fn read_files_for_keeps_host_and_revoked() {
+        let salt = b"0123456789abcdefghij";
+        let text = format!(
+            "[127.0.0.1]:2201 ssh-ed25519 {ED25519_A}\n\
+             [127.0.0.1]:2202 ssh-ed25519 {ED25519_B}\n\
+             [127.0.0.1]:2202 ecdsa-sha2-nistp256 {ECDSA}\n\
+             *:2202 ssh-ed25519 {ED25519_A}\n\
+             @revoked other.example ssh-ed25519 {ED25519_B}\n\
+             {} ssh-ed25519 {ED25519_A}\n\
+             {} ssh-ed25519 {ED25519_A}\n",
+            hashed(salt, "[127.0.0.1]:2201"),
+            hashed(salt, "[127.0.0.1]:2202"),
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("known_hosts");
+        std::fs::write(&file, &text).expect("write known_hosts");
+        let all = read_files(std::slice::from_ref(&file)).expect("read all");
+
+        let entries = read_files_for(&[file], "[127.0.0.1]:2202").expect("read for host");
+
+        assert_eq!(all.len(), 7);
+        let lines: Vec<usize> = entries.iter().map(|entry| entry.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 7]);
+        for server_key in [ED25519_A, ED25519_B, ECDSA] {
+            assert_eq!(
+                check(&entries, "[127.0.0.1]:2202", &key(server_key)),
+                check(&all, "[127.0.0.1]:2202", &key(server_key)),
+                "{server_key}"
+            );
+        }
+        assert_eq!(
+            known_algorithms(&entries, "[127.0.0.1]:2202"),
+            known_algorithms(&all, "[127.0.0.1]:2202")
         );
     }
 

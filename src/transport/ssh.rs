@@ -397,11 +397,12 @@ where
 {
     let address = format!("{}:{}", target.host, target.port);
     let pattern = known_hosts::host_pattern(&target.host, target.port);
-    let entries = known_hosts::read_files(&target.known_hosts_files).map_err(|error| {
-        TransportError::HostKey(format!(
-            "cannot read the known_hosts files for `{address}`: {error}"
-        ))
-    })?;
+    let entries =
+        known_hosts::read_files_for(&target.known_hosts_files, &pattern).map_err(|error| {
+            TransportError::HostKey(format!(
+                "cannot read the known_hosts files for `{address}`: {error}"
+            ))
+        })?;
 
     let config = client::Config {
         preferred: Preferred {
