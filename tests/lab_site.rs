@@ -4,8 +4,10 @@
 //! the certbot role at pebble, and applies the bundled roles over real SSH. The
 //! host is then checked from the controller (HTTPS, the redirect, a closed
 //! port, sslyze's Mozilla profile check) and on the host (`certbot renew
-//! --dry-run`, the cron entry, drift repair). One test closes port 80 and
-//! obtains the certificate through DNS-01 instead.
+//! --dry-run`, the cron entry, drift repair). The bookworm test then switches
+//! to a standby certificate whose OCSP responder, `openssl ocsp`, runs on the
+//! controller, and checks that nginx staples its response. One test closes
+//! port 80 and obtains the certificate through DNS-01 instead.
 //!
 //! These tests need root, systemd-nspawn, debootstrap, pebble, and sslyze in
 //! `target/sslyze-venv`, which `tools/test` installs. A plain `cargo test`
@@ -713,8 +715,8 @@ fn stapling_directives(site: &Site) -> Vec<String> {
 /// Runs `openssl s_client -status` against h1 until nginx staples an OCSP
 /// response, for at most ten handshakes, and returns the last one's output.
 ///
-/// nginx fetches the response only when a handshake asks for it, so the first
-/// handshakes after a reload go without one.
+/// nginx fetches the response only when a handshake requests the status, so
+/// the first handshakes after a reload go without one.
 fn stapled_handshake(site: &Site, ca_file: &Path) -> String {
     let mut text = String::new();
     for _ in 0..10 {
