@@ -641,12 +641,14 @@ fn make_standby_certificate(dir: &Path, days: u32, ocsp_url: &str) {
 struct OcspResponder {
     child: Child,
     log: PathBuf,
+    /// The URL that hosts on the lab bridge reach the responder at.
+    url: String,
 }
 
 impl OcspResponder {
     /// Starts the responder for the CA that `make_standby_certificate` made in
-    /// `dir`, on `port` of every address, and waits until `bridge` accepts
-    /// connections on that port.
+    /// `dir`, on `port` of every address, and waits until it returns `good` for
+    /// the standby certificate through `bridge`.
     fn start(dir: &Path, bridge: &str, port: u16) -> OcspResponder {
         let log = dir.join("ocsp-responder.log");
         let log_file = std::fs::File::create(&log).expect("create the responder's log");
@@ -661,14 +663,33 @@ impl OcspResponder {
             .stderr(log_file)
             .spawn()
             .expect("start openssl ocsp");
-        let responder = OcspResponder { child, log };
+        let responder = OcspResponder {
+            child,
+            log,
+            url: format!("http://{bridge}:{port}"),
+        };
 
-        let address: SocketAddr = format!("{bridge}:{port}").parse().expect("socket address");
+        // A connection closed without a request leaves `openssl ocsp` (OpenSSL
+        // 3.0.19) waiting on it, so the test waits for the response to a real
+        // request.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_err() {
+        loop {
+            let check = Command::new("openssl")
+                .args(["ocsp", "-issuer", "standby-ca.pem", "-cert", "standby.pem"])
+                .args(["-CAfile", "standby-ca.pem", "-timeout", "5", "-url"])
+                .arg(&responder.url)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl ocsp as a client");
+            let response = String::from_utf8_lossy(&check.stdout);
+            if response.contains("standby.pem: good") {
+                break;
+            }
             assert!(
                 Instant::now() < deadline,
-                "the OCSP responder does not accept connections on {address}:\n{}",
+                "the OCSP responder at {} does not return `good`:\n{response}{}\n{}",
+                responder.url,
+                String::from_utf8_lossy(&check.stderr),
                 responder.log_text()
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -704,7 +725,7 @@ fn unused_port() -> u16 {
 /// Returns the OCSP stapling directives of nginx's site configuration on h1.
 fn stapling_directives(site: &Site) -> Vec<String> {
     site.ssh(
-        "grep -E '^ *(ssl_stapling|ssl_stapling_verify|ssl_trusted_certificate) ' \
+        "grep -E '^ *(ssl_stapling|ssl_stapling_verify|ssl_trusted_certificate|resolver) ' \
          /etc/nginx/conf.d/vpsforge-site.conf || true",
     )
     .lines()
@@ -747,15 +768,25 @@ fn assert_ocsp_stapled(site: &Site, responder: &OcspResponder) {
     assert_eq!(
         stapling_directives(site),
         [
-            "ssl_stapling on;",
-            "ssl_stapling_verify on;",
-            "ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;",
+            "ssl_stapling on;".to_owned(),
+            "ssl_stapling_verify on;".to_owned(),
+            "ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;".to_owned(),
+            format!(
+                "resolver {}:{CHALLTESTSRV_DNS_PORT} valid=300s;",
+                site.bridge
+            ),
         ],
         "the stapling directives for the standby certificate, which names a responder"
     );
 
     let handshake = stapled_handshake(site, &site.work.path().join("standby-ca.pem"));
-    let context = format!("{handshake}\nresponder log:\n{}", responder.log_text());
+    // nginx logs why it does not staple as warnings, which Debian's error_log
+    // level leaves out, so `nginx -t` shows them.
+    let nginx_log = site.ssh("nginx -t 2>&1; tail -n 20 /var/log/nginx/error.log");
+    let context = format!(
+        "{handshake}\nresponder log:\n{}\nnginx:\n{nginx_log}",
+        responder.log_text()
+    );
     assert!(
         handshake.contains("OCSP Response Status: successful"),
         "nginx stapled no OCSP response:\n{context}"
@@ -785,10 +816,14 @@ fn assert_standby_switch(site: &Site) {
     let port = unused_port();
     make_standby_certificate(dir, 3000, &format!("http://{}:{port}", site.bridge));
     let responder = OcspResponder::start(dir, &site.bridge, port);
+    // Lab hosts have no DNS server in /etc/resolv.conf, and the role staples only
+    // with one, so nginx gets challtestsrv's. The responder's URL names an
+    // address, so nginx resolves no name through it.
     let standby_vars = format!(
-        "renewal_standby_certificate={} renewal_standby_key={}",
+        "renewal_standby_certificate={} renewal_standby_key={} nginx_resolver={}:{CHALLTESTSRV_DNS_PORT}",
         dir.join("standby.pem").display(),
-        dir.join("standby.key").display()
+        dir.join("standby.key").display(),
+        site.bridge
     );
 
     // A private CA's root goes into the host's system CA certificates, which
@@ -1067,6 +1102,9 @@ fn site_on_trixie_with_nftables() {
 
 /// The port of pebble-challtestsrv's management API on the bridge (`src/lab/acme.rs`).
 const CHALLTESTSRV_MANAGEMENT_PORT: u16 = 8055;
+
+/// The port of pebble-challtestsrv's DNS server on the bridge (`src/lab/acme.rs`).
+const CHALLTESTSRV_DNS_PORT: u16 = 8053;
 
 /// Returns the bytes of the log `name` in the lab's `acme` folder from `offset` on.
 ///
