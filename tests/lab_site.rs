@@ -722,7 +722,8 @@ fn unused_port() -> u16 {
         .port()
 }
 
-/// Returns the OCSP stapling directives of nginx's site configuration on h1.
+/// Returns the lines of nginx's site configuration on h1 that set up OCSP
+/// stapling, the resolver included.
 fn stapling_directives(site: &Site) -> Vec<String> {
     site.ssh(
         "grep -E '^ *(ssl_stapling|ssl_stapling_verify|ssl_trusted_certificate|resolver) ' \
