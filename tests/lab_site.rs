@@ -4,8 +4,10 @@
 //! the certbot role at pebble, and applies the bundled roles over real SSH. The
 //! host is then checked from the controller (HTTPS, the redirect, a closed
 //! port, sslyze's Mozilla profile check) and on the host (`certbot renew
-//! --dry-run`, the cron entry, drift repair). One test closes port 80 and
-//! obtains the certificate through DNS-01 instead.
+//! --dry-run`, the cron entry, drift repair). The bookworm test then switches
+//! to a standby certificate whose OCSP responder, `openssl ocsp`, runs on the
+//! controller, and checks that nginx staples its response. One test closes
+//! port 80 and obtains the certificate through DNS-01 instead.
 //!
 //! These tests need root, systemd-nspawn, debootstrap, pebble, and sslyze in
 //! `target/sslyze-venv`, which `tools/test` installs. A plain `cargo test`
@@ -15,9 +17,9 @@
 mod lab;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -498,83 +500,346 @@ fn assert_monitoring(site: &Site) {
     }
 }
 
-/// Creates a CA and a certificate for the domain from it, valid for `days`, in `dir`.
-fn make_standby_certificate(dir: &Path, days: u32) {
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert_success(&output, &format!("openssl {}", args.join(" ")));
-    };
+/// The serial numbers `make_standby_certificate` gives its certificates, in the
+/// hexadecimal form that `openssl ocsp` looks up in its index.
+const STANDBY_SERIAL: &str = "5741";
+const RESPONDER_SERIAL: &str = "5742";
+
+/// Runs `openssl ARGS...` in `dir` and fails the test if it fails.
+fn run_openssl(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert_success(&output, &format!("openssl {}", args.join(" ")));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Creates, in `dir`, a CA and a certificate for the domain from it, valid for
+/// `days`, that names `ocsp_url` as its OCSP responder. The CA delegates OCSP
+/// signing to a responder certificate, and `index.txt` lists the domain's
+/// certificate as valid, as `openssl ocsp -index` reads it.
+fn make_standby_certificate(dir: &Path, days: u32, ocsp_url: &str) {
     let days = days.to_string();
-    run(&[
-        "req",
-        "-x509",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-days",
-        &days,
-        "-subj",
-        "/CN=vpsforge standby CA",
-        "-keyout",
-        "standby-ca.key",
-        "-out",
-        "standby-ca.pem",
-    ]);
+    run_openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-days",
+            &days,
+            "-subj",
+            "/CN=vpsforge standby CA",
+            "-keyout",
+            "standby-ca.key",
+            "-out",
+            "standby-ca.pem",
+        ],
+    );
     std::fs::write(
         dir.join("standby.ext"),
-        format!("basicConstraints = critical, CA:FALSE\nsubjectAltName = DNS:{DOMAIN}\nextendedKeyUsage = serverAuth\n"),
+        format!(
+            "basicConstraints = critical, CA:FALSE\nsubjectAltName = DNS:{DOMAIN}\n\
+             extendedKeyUsage = serverAuth\nauthorityInfoAccess = OCSP;URI:{ocsp_url}\n"
+        ),
     )
     .expect("write the extensions file");
-    run(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-subj",
-        &format!("/CN={DOMAIN}"),
-        "-keyout",
-        "standby.key",
-        "-out",
-        "standby.csr",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "standby.csr",
-        "-CA",
-        "standby-ca.pem",
-        "-CAkey",
-        "standby-ca.key",
-        "-CAcreateserial",
-        "-days",
-        &days,
-        "-extfile",
-        "standby.ext",
-        "-out",
-        "standby.pem",
-    ]);
+    std::fs::write(
+        dir.join("responder.ext"),
+        "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
+         extendedKeyUsage = critical, OCSPSigning\n",
+    )
+    .expect("write the responder's extensions file");
+
+    let certificates = [
+        ("standby", format!("/CN={DOMAIN}"), STANDBY_SERIAL),
+        (
+            "responder",
+            "/CN=vpsforge standby OCSP responder".to_owned(),
+            RESPONDER_SERIAL,
+        ),
+    ];
+    for (name, subject, serial) in &certificates {
+        run_openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-nodes",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-subj",
+                subject,
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        run_openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "standby-ca.pem",
+                "-CAkey",
+                "standby-ca.key",
+                "-set_serial",
+                &format!("0x{serial}"),
+                "-days",
+                &days,
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+
+    // An index line is the status (V for valid), the expiry as YYMMDDHHMMSSZ, an
+    // empty revocation date, the serial, the file name (unknown) and the subject.
+    let end_date = run_openssl(
+        dir,
+        &[
+            "x509",
+            "-noout",
+            "-enddate",
+            "-dateopt",
+            "iso_8601",
+            "-in",
+            "standby.pem",
+        ],
+    );
+    let expiry: String = end_date
+        .trim()
+        .trim_start_matches("notAfter=")
+        .chars()
+        .filter(|character| character.is_ascii_alphanumeric())
+        .skip(2)
+        .collect();
+    std::fs::write(
+        dir.join("index.txt"),
+        format!("V\t{expiry}\t\t{STANDBY_SERIAL}\tunknown\t/CN={DOMAIN}\n"),
+    )
+    .expect("write the OCSP index");
+}
+
+/// An `openssl ocsp` responder on the controller, killed by its PID when dropped,
+/// so that a failing test does not leave it running.
+struct OcspResponder {
+    child: Child,
+    log: PathBuf,
+    /// The URL that hosts on the lab bridge reach the responder at.
+    url: String,
+}
+
+impl OcspResponder {
+    /// Starts the responder for the CA that `make_standby_certificate` made in
+    /// `dir`, on `port` of every address, and waits until it returns `good` for
+    /// the standby certificate through `bridge`.
+    fn start(dir: &Path, bridge: &str, port: u16) -> OcspResponder {
+        let log = dir.join("ocsp-responder.log");
+        let log_file = std::fs::File::create(&log).expect("create the responder's log");
+        let child = Command::new("openssl")
+            .args(["ocsp", "-index", "index.txt", "-CA", "standby-ca.pem"])
+            .args(["-rsigner", "responder.pem", "-rkey", "responder.key"])
+            .args(["-ndays", "1", "-ignore_err", "-port"])
+            .arg(port.to_string())
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("duplicate the log's handle"))
+            .stderr(log_file)
+            .spawn()
+            .expect("start openssl ocsp");
+        let responder = OcspResponder {
+            child,
+            log,
+            url: format!("http://{bridge}:{port}"),
+        };
+
+        // A connection closed without a request leaves `openssl ocsp` (OpenSSL
+        // 3.0.19) waiting on it, so the test waits for the response to a real
+        // request.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let check = Command::new("openssl")
+                .args(["ocsp", "-issuer", "standby-ca.pem", "-cert", "standby.pem"])
+                .args(["-CAfile", "standby-ca.pem", "-timeout", "5", "-url"])
+                .arg(&responder.url)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl ocsp as a client");
+            let response = String::from_utf8_lossy(&check.stdout);
+            if response.contains("standby.pem: good") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the OCSP responder at {} does not return `good`:\n{response}{}\n{}",
+                responder.url,
+                String::from_utf8_lossy(&check.stderr),
+                responder.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        responder
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for OcspResponder {
+    fn drop(&mut self) {
+        if let Err(error) = self.child.kill() {
+            eprintln!(
+                "failed to stop the OCSP responder (PID {}): {error}",
+                self.child.id()
+            );
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Returns a TCP port that nothing on the controller listens on at the moment.
+fn unused_port() -> u16 {
+    TcpListener::bind("0.0.0.0:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// Returns the lines of nginx's site configuration on h1 that set up OCSP
+/// stapling, the resolver included.
+fn stapling_directives(site: &Site) -> Vec<String> {
+    site.ssh(
+        "grep -E '^ *(ssl_stapling|ssl_stapling_verify|ssl_trusted_certificate|resolver) ' \
+         /etc/nginx/conf.d/vpsforge-site.conf || true",
+    )
+    .lines()
+    .map(|line| line.trim().to_owned())
+    .collect()
+}
+
+/// Runs `openssl s_client -status` against h1 until nginx staples an OCSP
+/// response, for at most ten handshakes, and returns the last one's output.
+///
+/// nginx fetches the response only when a handshake requests the status, so
+/// the first handshakes after a reload go without one.
+fn stapled_handshake(site: &Site, ca_file: &Path) -> String {
+    let mut text = String::new();
+    for _ in 0..10 {
+        let output = Command::new("openssl")
+            .args(["s_client", "-status", "-servername", DOMAIN, "-connect"])
+            .arg(format!("{}:443", site.address))
+            .arg("-CAfile")
+            .arg(ca_file)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl s_client");
+        text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if text.contains("OCSP Response Status: successful") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    text
+}
+
+/// Checks that nginx staples the responder's `good` status for the standby
+/// certificate, whose CA the host trusts through its system CA certificates.
+fn assert_ocsp_stapled(site: &Site, responder: &OcspResponder) {
+    assert_eq!(
+        stapling_directives(site),
+        [
+            "ssl_stapling on;".to_owned(),
+            "ssl_stapling_verify on;".to_owned(),
+            "ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;".to_owned(),
+            format!(
+                "resolver {}:{CHALLTESTSRV_DNS_PORT} valid=300s;",
+                site.bridge
+            ),
+        ],
+        "the stapling directives for the standby certificate, which names a responder"
+    );
+
+    let handshake = stapled_handshake(site, &site.work.path().join("standby-ca.pem"));
+    // nginx logs why it does not staple as warnings, which Debian's error_log
+    // level leaves out, so `nginx -t` shows them.
+    let nginx_log = site.ssh("nginx -t 2>&1; tail -n 20 /var/log/nginx/error.log");
+    let context = format!(
+        "{handshake}\nresponder log:\n{}\nnginx:\n{nginx_log}",
+        responder.log_text()
+    );
+    assert!(
+        handshake.contains("OCSP Response Status: successful"),
+        "nginx stapled no OCSP response:\n{context}"
+    );
+    assert!(
+        handshake.contains(&format!("Serial Number: {STANDBY_SERIAL}")),
+        "the stapled response is not about the standby certificate:\n{context}"
+    );
+    assert!(
+        handshake.contains("Cert Status: good"),
+        "the stapled response does not say `good`:\n{context}"
+    );
+    assert!(
+        handshake.contains("Verify return code: 0 (ok)"),
+        "the standby certificate does not verify against its CA:\n{context}"
+    );
 }
 
 /// Uploads a standby certificate and checks that the switch moves nginx to it while
 /// the primary expires within `renewal_switch_days`, and back once it does not.
+///
+/// The standby certificate names an OCSP responder on the controller, so the run
+/// after the switch turns OCSP stapling on, and the run after the switch back
+/// turns it off again.
 fn assert_standby_switch(site: &Site) {
     let dir = site.work.path();
-    make_standby_certificate(dir, 3000);
+    let port = unused_port();
+    make_standby_certificate(dir, 3000, &format!("http://{}:{port}", site.bridge));
+    let responder = OcspResponder::start(dir, &site.bridge, port);
+    // Lab hosts have no DNS server in /etc/resolv.conf, and the role staples only
+    // with one, so nginx gets challtestsrv's. The responder's URL names an
+    // address, so nginx resolves no name through it.
     let standby_vars = format!(
-        "renewal_standby_certificate={} renewal_standby_key={}",
+        "renewal_standby_certificate={} renewal_standby_key={} nginx_resolver={}:{CHALLTESTSRV_DNS_PORT}",
         dir.join("standby.pem").display(),
-        dir.join("standby.key").display()
+        dir.join("standby.key").display(),
+        site.bridge
+    );
+
+    // A private CA's root goes into the host's system CA certificates, which
+    // nginx verifies stapled responses against by default. The standby chain is
+    // only the leaf certificate, so nginx also finds the issuer there.
+    let ca = std::fs::read_to_string(dir.join("standby-ca.pem")).expect("read the standby CA");
+    site.ssh(&format!(
+        "cat > /usr/local/share/ca-certificates/vpsforge-standby-ca.crt <<'EOF'\n{ca}EOF\n\
+         update-ca-certificates >/dev/null"
+    ));
+
+    assert_eq!(
+        stapling_directives(site),
+        Vec::<String>::new(),
+        "pebble's certificate names no OCSP responder, so nginx should not staple"
     );
 
     // Pebble's certificate is valid for five years, so a threshold of 2000 days
@@ -600,7 +865,16 @@ fn assert_standby_switch(site: &Site) {
     let https = site.curl_trusting(&format!("https://{DOMAIN}/"), &dir.join("standby-ca.pem"));
     assert!(https.starts_with("HTTP/2 200"), "{https}");
 
-    // A later run leaves the link where the switch put it.
+    // The switch only moves the link, so the next run reads the standby's OCSP
+    // responder and turns stapling on. A later run leaves the link where the
+    // switch put it and changes nothing.
+    let stapling = site.apply(&["-e", &standby_vars, "-e", "renewal_switch_days=2000"]);
+    assert_eq!(stapling.exit_code, 0, "{}", stapling.describe());
+    let changed = stapling.changed_tasks();
+    assert!(
+        changed.iter().any(|name| name.ends_with("Write the site")),
+        "the run after the switch did not rewrite the site; it changed {changed:?}"
+    );
     let rerun = site.apply(&[
         "-e",
         &standby_vars,
@@ -609,6 +883,8 @@ fn assert_standby_switch(site: &Site) {
         "--detailed-exitcode",
     ]);
     assert_eq!(rerun.exit_code, 0, "{}", rerun.describe());
+    assert_eq!(rerun.changed(), 0, "{}", rerun.describe());
+    assert_ocsp_stapled(site, &responder);
 
     let renewed = site.apply(&["-e", &standby_vars]);
     assert_eq!(renewed.exit_code, 0, "{}", renewed.describe());
@@ -617,6 +893,16 @@ fn assert_standby_switch(site: &Site) {
     assert!(
         back.ends_with(&format!("/etc/letsencrypt/live/{DOMAIN}\n")),
         "the switch did not move back to the primary certificate:\n{back}"
+    );
+    let https = site.curl(&format!("https://{DOMAIN}/"));
+    assert!(https.starts_with("HTTP/2 200"), "{https}");
+
+    let unstapled = site.apply(&["-e", &standby_vars]);
+    assert_eq!(unstapled.exit_code, 0, "{}", unstapled.describe());
+    assert_eq!(
+        stapling_directives(site),
+        Vec::<String>::new(),
+        "the run after the switch back should turn stapling off for pebble's certificate"
     );
     let https = site.curl(&format!("https://{DOMAIN}/"));
     assert!(https.starts_with("HTTP/2 200"), "{https}");
@@ -817,6 +1103,9 @@ fn site_on_trixie_with_nftables() {
 
 /// The port of pebble-challtestsrv's management API on the bridge (`src/lab/acme.rs`).
 const CHALLTESTSRV_MANAGEMENT_PORT: u16 = 8055;
+
+/// The port of pebble-challtestsrv's DNS server on the bridge (`src/lab/acme.rs`).
+const CHALLTESTSRV_DNS_PORT: u16 = 8053;
 
 /// Returns the bytes of the log `name` in the lab's `acme` folder from `offset` on.
 ///
