@@ -53,8 +53,9 @@ const CRON_PACKAGES: &[&str] = &["cron", "cronie", "systemd-cron", "bcron"];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Target {
-    /// The crontab of this user, read and written with `crontab -u`.
-    User(String),
+    /// The crontab of this user, read and written with `crontab -u`, or without a user
+    /// the crontab of the user the task runs as, as Ansible does.
+    User(Option<String>),
     /// A system crontab file, whose lines carry the user field.
     File(String),
 }
@@ -115,7 +116,9 @@ impl Cron {
         let present = choice(args, "state", &["present", "absent"], "present")? == "present";
         let name = single_line(args, "name")?;
         let job = opt_alias(args, "job", "value")?;
-        let user = single_line(args, "user")?.unwrap_or_else(|| "root".to_string());
+        let named_user = single_line(args, "user")?;
+        // A cron.d line needs a user field; root is what the file's owner runs as.
+        let user = named_user.clone().unwrap_or_else(|| "root".to_string());
         if user.is_empty() || user.contains(char::is_whitespace) {
             return Err(invalid(format!(
                 "argument `user` must be a user name, not `{user}`"
@@ -139,7 +142,7 @@ impl Cron {
         let target = match &cron_file {
             Some(file) if file.starts_with('/') => Target::File(file.clone()),
             Some(file) => Target::File(format!("/etc/cron.d/{file}")),
-            None => Target::User(user.clone()),
+            None => Target::User(named_user),
         };
 
         let times: Vec<String> = [
@@ -240,7 +243,8 @@ impl Cron {
 
     fn header(&self) -> String {
         match &self.target {
-            Target::User(user) => format!("crontab {user}"),
+            Target::User(Some(user)) => format!("crontab {user}"),
+            Target::User(None) => "crontab".to_string(),
             Target::File(path) => path.clone(),
         }
     }
@@ -484,17 +488,23 @@ fn parse_probe(output: &ExecOutput) -> Result<Probed, ModuleError> {
     }
 }
 
+/// Returns `-u USER ` for `crontab`, or nothing for the user the task runs as.
+fn crontab_user_option(user: Option<&str>) -> String {
+    user.map(|user| format!("-u {} ", quote(user)))
+        .unwrap_or_default()
+}
+
 impl Action for Cron {
     fn probe(&self) -> Option<String> {
         let mut script = String::new();
         match &self.target {
             Target::User(user) => {
-                let user = quote(user);
+                let user = crontab_user_option(user.as_deref());
                 script.push_str("if command -v crontab >/dev/null 2>&1; then\n");
                 script.push_str("exec 3>&1\n");
                 script.push_str(&section_header("crontab"));
                 script.push_str(&format!(
-                    "vf_err=$(crontab -u {user} -l 2>&1 >&3)\nvf_rc=$?\nprintf '\\n'\n"
+                    "vf_err=$(crontab {user}-l 2>&1 >&3)\nvf_rc=$?\nprintf '\\n'\n"
                 ));
                 script.push_str(&section_header("status"));
                 script.push_str(
@@ -544,13 +554,20 @@ impl Action for Cron {
                 None
             }
             Probed::Error(message) => match &self.target {
-                Target::User(user) if host.check_mode && host.predicted.users.contains(user) => {
+                Target::User(Some(user))
+                    if host.check_mode && host.predicted.users.contains(user) =>
+                {
                     note = " (the user would be created by an earlier task)";
                     None
                 }
-                Target::User(user) => {
+                Target::User(Some(user)) => {
                     return Err(ModuleError::Probe(format!(
                         "cannot read the crontab of `{user}`: {message}; check that the user exists and run the task with `become: true`"
+                    )))
+                }
+                Target::User(None) => {
+                    return Err(ModuleError::Probe(format!(
+                        "cannot read the crontab of the user the task runs as: {message}"
                     )))
                 }
                 Target::File(path) => {
@@ -709,16 +726,16 @@ impl Cron {
             Target::User(user) => {
                 use base64::Engine as _;
 
-                let user = quote(user);
+                let user = crontab_user_option(user.as_deref());
                 let mut script = String::from("set -e\n");
                 if self.backup {
                     script.push_str(&format!(
-                        "vf_backup=$(mktemp \"${{TMPDIR:-/tmp}}/crontab.XXXXXXXX\")\ncrontab -u {user} -l > \"$vf_backup\" 2>/dev/null || true\necho \"backup=$vf_backup\"\n"
+                        "vf_backup=$(mktemp \"${{TMPDIR:-/tmp}}/crontab.XXXXXXXX\")\ncrontab {user}-l > \"$vf_backup\" 2>/dev/null || true\necho \"backup=$vf_backup\"\n"
                     ));
                 }
                 let encoded = base64::engine::general_purpose::STANDARD.encode(content);
                 script.push_str(&format!(
-                    "base64 -d <<'VPSFORGE_CONTENT_END' | crontab -u {user} -\n"
+                    "base64 -d <<'VPSFORGE_CONTENT_END' | crontab {user}-\n"
                 ));
                 for chunk in encoded.as_bytes().chunks(76) {
                     script.push_str(&String::from_utf8_lossy(chunk));
@@ -851,7 +868,7 @@ mod tests {
             (
                 json!({"name": "a", "job": "true"}),
                 Some("#Ansible: a\n* * * * * true"),
-                "add the missing final newline to crontab root",
+                "add the missing final newline to crontab",
                 "#Ansible: a\n* * * * * true\n",
             ),
             (
@@ -875,11 +892,12 @@ mod tests {
             assert_eq!(plan.changes.len(), 1, "args {args}");
             assert_eq!(plan.changes[0].summary, summary, "args {args}");
             let diff = plan.changes[0].diff.clone().unwrap();
-            assert_eq!(diff.header, "crontab root", "args {args}");
+            // Without `user`, the crontab is the one of the user the task runs as.
+            assert_eq!(diff.header, "crontab", "args {args}");
             assert_eq!(diff.after, after, "args {args}");
             let apply = plan.apply.clone().unwrap();
             assert!(
-                apply.contains("| crontab -u root -"),
+                apply.contains("| crontab -\n") && !apply.contains("crontab -u"),
                 "args {args}: {apply}"
             );
             assert_eq!(sh_syntax_error(&apply), None, "args {args}");
@@ -999,7 +1017,7 @@ mod tests {
     /// A stand-in for `crontab` that keeps each user's table in a file under
     /// `$VF_CRONTAB_DIR`, because the real command would change this machine's cron.
     const FAKE_CRONTAB: &str = r#"#!/bin/sh
-user=
+user=$(id -un)
 action=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -1072,6 +1090,8 @@ esac
             cron(
                 json!({"name": "hand", "minute": "5", "job": "/usr/bin/true", "user": "deploy", "backup": true}),
             ),
+            // Without `user`, the table of the user the task runs as.
+            cron(json!({"name": "mine", "minute": "7", "job": "/bin/true"})),
         ];
         for task in &tasks {
             let plan = task.plan(&run(&task.probe().unwrap()), &host).unwrap();
@@ -1089,6 +1109,18 @@ esac
         assert_eq!(
             std::fs::read_to_string(dir.path().join("deploy")).unwrap(),
             "CRON_TZ=\"UTC\"\nMAILTO=\"\"\n#Ansible: hand\n5 * * * * /usr/bin/true\n#Ansible: sync\n*/5 * * * * rsync -a /srv/a/ /srv/b/\n"
+        );
+        let me = String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(me.trim())).unwrap(),
+            "#Ansible: mine\n7 * * * * /bin/true\n"
         );
     }
 
