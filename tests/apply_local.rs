@@ -547,7 +547,7 @@ fn template_gaps_end_to_end() {
 }
 
 #[test]
-fn tasks_with_the_same_probe_share_one_read() {
+fn same_probe_shared_by_tasks() {
     let project = Project::new(&["one"]);
     let playbook = r#"
 - hosts: local
@@ -711,7 +711,7 @@ fn read_only_commands_run_like_probes() {
 }
 
 #[test]
-fn a_command_that_may_change_the_host_is_not_read_ahead() {
+fn changing_command_not_read_ahead() {
     let project = Project::new(&["one"]);
     // Without `check_mode: false`, `changed_when: false` does not make a command
     // read-only, so it is not read ahead: it runs once, at its turn, even though the
@@ -737,8 +737,8 @@ fn a_command_that_may_change_the_host_is_not_read_ahead() {
 }
 
 /// Writes an inventory in which `names` are local hosts sharing the folder `shared`:
-/// several inventory names for one machine, as when one server holds the `web` and
-/// the `db` roles.
+/// several inventory names for one machine, as when one server is both the `web` and
+/// the `db` host.
 fn alias_project(names: &[&str]) -> Project {
     let project = Project::new(&[]);
     let shared = project.path().join("shared");
@@ -815,7 +815,7 @@ fn aliases_see_changes_of_earlier_plays() {
 }
 
 #[test]
-fn a_changing_loop_reads_only_the_next_item_after_each_change() {
+fn changing_loop_reads_next_item_only() {
     let project = Project::new(&["one"]);
     let playbook = r#"
 - hosts: local

@@ -347,7 +347,7 @@ async fn commands_run_with_max_sessions_one() {
     client.trust(&sshd);
     let connection = connect(&client.options(&sshd)).await.expect("connects");
 
-    // The spare channel cannot open while a command holds the only session, and a
+    // The spare channel cannot open while a command uses the only session, and a
     // channel opened right after a command ends can reach sshd before it frees that
     // session, so each command must still find a channel.
     for round in 0..30 {

@@ -39,6 +39,14 @@ impl ProbeCache {
         self.entries.clear();
     }
 
+    /// Caches the outputs of `scripts`, run as `user`, in order.
+    fn store(&mut self, user: Option<&str>, scripts: Vec<String>, outputs: Vec<ExecOutput>) {
+        for (script, output) in scripts.into_iter().zip(outputs) {
+            self.entries
+                .insert((user.map(String::from), script), output);
+        }
+    }
+
     /// Returns the cached output of `script`. The entry stays: tasks with the same probe
     /// (several `ufw` rules read the same status) share one result until the host changes.
     fn get(&self, user: Option<&str>, script: &str) -> Option<ExecOutput> {
@@ -116,8 +124,7 @@ impl Runner<'_> {
             let output = connection.run_script(&script, r#become).await?;
             state
                 .probe_cache
-                .entries
-                .insert((user.map(String::from), script), output.clone());
+                .store(user, vec![script], vec![output.clone()]);
             return Ok(output);
         }
 
@@ -131,12 +138,7 @@ impl Runner<'_> {
                 return connection.run_script(&script, r#become).await;
             }
         };
-        for (probe, result) in scripts.into_iter().zip(outputs) {
-            state
-                .probe_cache
-                .entries
-                .insert((user.map(String::from), probe), result);
-        }
+        state.probe_cache.store(user, scripts, outputs);
         Ok(state.probe_cache.get(user, &script).unwrap_or_default())
     }
 
@@ -202,12 +204,8 @@ impl Runner<'_> {
             }
         }
         let skip = if refresh_facts { 2 } else { 1 };
-        for (probe, result) in scripts.into_iter().skip(skip).zip(outputs) {
-            state
-                .probe_cache
-                .entries
-                .insert((user.map(String::from), probe), result);
-        }
+        let probes = scripts.into_iter().skip(skip).collect();
+        state.probe_cache.store(user, probes, outputs);
         Ok(change)
     }
 
@@ -215,7 +213,7 @@ impl Runner<'_> {
     /// that need no become. Returns the facts script's own output.
     ///
     /// The facts are not known yet, so a task whose arguments or `when` need them is
-    /// left out and probes when it runs. Facts run as the login user, as before: a batch
+    /// left out and probes when it runs. Facts run as the login user, because a batch
     /// through sudo would report root as the connected user.
     pub(super) async fn gather_with_probes(
         &self,
@@ -250,9 +248,8 @@ impl Runner<'_> {
             return connection.run_script(facts, None).await;
         };
         let facts_output = outputs.remove(0);
-        for (probe, result) in scripts.into_iter().skip(1).zip(outputs) {
-            state.probe_cache.entries.insert((None, probe), result);
-        }
+        let probes = scripts.into_iter().skip(1).collect();
+        state.probe_cache.store(None, probes, outputs);
         Ok(facts_output)
     }
 
@@ -377,7 +374,7 @@ impl Runner<'_> {
 }
 
 /// Returns whether `task` is a read-only command: a `command` or `shell` task with
-/// `changed_when: false` and `check_mode: false`. That pair says the command only
+/// `changed_when: false` and `check_mode: false`. That pair declares that the command only
 /// reads, since it runs even under `--check` and never reports a change, so vpsforge
 /// runs it like a probe: read ahead in a batch, its result shared until the host
 /// changes, and it empties no cache.
@@ -434,7 +431,7 @@ impl Batch {
     pub fn new(scripts: &[String]) -> Batch {
         let mut bytes = [0u8; 16];
         // Without the system's random source, the clock and the process ID still make
-        // a marker that no file holds by accident.
+        // a marker that no file contains by accident.
         if getrandom::fill(&mut bytes).is_err() {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -22,8 +22,8 @@ use crate::secret::Secret;
 /// Keepalives that may go unanswered before the session is closed as dead.
 const KEEPALIVE_MAX: usize = 3;
 
-/// Attempts to open a command's channel while the server refuses it, and the wait before
-/// the second attempt, which doubles after each refusal (310 ms in all).
+/// Attempts to open a command's channel while the server rejects it, and the wait before
+/// the second attempt, which doubles after each rejection (310 ms in all).
 const CHANNEL_OPEN_ATTEMPTS: u32 = 6;
 const CHANNEL_OPEN_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
@@ -34,9 +34,9 @@ pub struct SshSession {
     /// A session channel opened while the previous command ran, so the next command
     /// starts without waiting a round trip for its channel.
     spare: std::sync::Mutex<Option<Channel<client::Msg>>>,
-    /// Set when the server refused a spare channel: it limits the sessions of a connection
-    /// (`MaxSessions`), so the spare would take the next command's place.
-    spare_refused: std::sync::atomic::AtomicBool,
+    /// Set when the server rejected a spare channel. It then limits the sessions of a
+    /// connection (`MaxSessions`), so a spare would take the next command's place.
+    spare_rejected: std::sync::atomic::AtomicBool,
     /// Sessions to the `ProxyJump` hosts, in hop order. The target's traffic runs through
     /// them, so they live as long as this session.
     jumps: Vec<Handle<HostKeyChecker>>,
@@ -160,9 +160,9 @@ impl SshSession {
         output
     }
 
-    /// Opens a session channel, trying again for a short while when the server refuses it.
+    /// Opens a session channel, retrying for a short while when the server rejects it.
     /// With `MaxSessions 1`, sshd frees the previous command's session only after it has
-    /// read our close of that channel, so an open sent right after the close can be refused.
+    /// read our close of that channel, so an open sent right after the close can fail.
     async fn open_channel(&self) -> Result<Channel<client::Msg>, TransportError> {
         let mut delay = CHANNEL_OPEN_RETRY_DELAY;
         let mut attempt = 1;
@@ -170,7 +170,7 @@ impl SshSession {
             match self.handle.channel_open_session().await {
                 Ok(channel) => return Ok(channel),
                 Err(russh::Error::ChannelOpenFailure(reason)) if attempt < CHANNEL_OPEN_ATTEMPTS => {
-                    tracing::debug!(host = %self.name, ?reason, attempt, "the server refused a channel, trying again");
+                    tracing::debug!(host = %self.name, ?reason, attempt, "the server rejected a channel open, retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     attempt += 1;
@@ -199,7 +199,7 @@ impl SshSession {
             .unwrap_or(false);
         if !empty
             || self
-                .spare_refused
+                .spare_rejected
                 .load(std::sync::atomic::Ordering::Relaxed)
         {
             return;
@@ -219,8 +219,8 @@ impl SshSession {
                 }
             }
             Err(russh::Error::ChannelOpenFailure(reason)) => {
-                tracing::debug!(host = %self.name, ?reason, "the server refused a spare channel, opening channels only when needed");
-                self.spare_refused
+                tracing::debug!(host = %self.name, ?reason, "the server rejected a spare channel, opening channels on demand from now on");
+                self.spare_rejected
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             Err(error) => tracing::debug!(host = %self.name, %error, "cannot open a spare channel"),
@@ -346,7 +346,7 @@ async fn connect_chain(
         name: options.name.clone(),
         handle,
         spare: std::sync::Mutex::new(None),
-        spare_refused: std::sync::atomic::AtomicBool::new(false),
+        spare_rejected: std::sync::atomic::AtomicBool::new(false),
         jumps,
     })
 }
